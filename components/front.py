@@ -1,0 +1,56 @@
+"""The shared front of both pipelines, as one function that returns its components.
+
+    ExampleGen -> StatisticsGen -> ImportSchemaGen (curated) -> ExampleValidator -> gate
+               -> Transform (runs only after the gate passed)
+
+The TFX and the PyTorch pipeline both call `create_front` and wire their trainers to
+`Front.transform`, so they train on the very same validated, transformed examples.
+"""
+
+from dataclasses import dataclass
+
+from tfx import v1 as tfx
+from tfx.dsl.components.base.base_node import BaseNode
+
+from components import ingest, validate
+from components.fingerprint import source_fingerprint
+
+PREPROCESSING_FN = "components.transform.preprocessing_fn"
+
+
+@dataclass(frozen=True)
+class FrontConfig:
+    input_base: str  # a folder of CSV files
+    schema_file: str  # the curated schema (a content-addressed copy, see validate.stage_schema)
+    input_pattern: str = "*"  # files in input_base; may hold {SPAN}
+    split_buckets: tuple[int, int] = (4, 1)  # train/eval hash buckets: 80 % / 20 %
+
+
+@dataclass(frozen=True)
+class Front:
+    example_gen: tfx.components.CsvExampleGen
+    statistics_gen: tfx.components.StatisticsGen
+    schema_importer: tfx.components.ImportSchemaGen
+    example_validator: tfx.components.ExampleValidator
+    gate: BaseNode
+    transform: tfx.components.Transform
+
+    def components(self) -> list:
+        return [self.example_gen, self.statistics_gen, self.schema_importer,
+                self.example_validator, self.gate, self.transform]
+
+
+def create_front(cfg: FrontConfig) -> Front:
+    example_gen = ingest.example_gen(cfg.input_base, cfg.input_pattern, cfg.split_buckets)
+    statistics_gen, schema_importer, example_validator, gate = validate.validation_components(
+        example_gen.outputs["examples"], cfg.schema_file)
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_importer.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        # StatisticsGen already described the raw data; skip Transform's own statistics.
+        disable_statistics=True,
+        custom_config={"code": source_fingerprint("components.features", "components.transform")},
+    )
+    transform.add_upstream_node(gate)
+    return Front(example_gen, statistics_gen, schema_importer, example_validator, gate, transform)

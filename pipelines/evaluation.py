@@ -1,0 +1,50 @@
+"""The evaluation contract both pipelines bless against: metrics, slices and thresholds.
+
+One `eval_config` for TFMA: AUC and accuracy must clear fixed values, and AUC may not
+fall more than `max_auc_drop` below the last blessed model's (the baseline, found by the
+resolver). A model that fails any threshold is not blessed, so the Pusher pushes nothing.
+"""
+
+from tensorflow_model_analysis.proto import config_pb2 as tfma
+
+from components import features as F
+from pipelines.config import EvalConfig
+
+SERVING_EXAMPLES_SIGNATURE = "serving_examples"  # serialized tf.Examples in, for TFMA
+TRANSFORM_SIGNATURE = "transform_features"  # raw tf.Examples -> transformed (label too)
+
+
+def _overall_threshold(lower: float, max_drop: float | None = None) -> list:
+    """A threshold on the whole eval split only: slices are reported, not gated (a
+    single hour of the day is too small a sample to block a model on)."""
+    change = None
+    if max_drop is not None:
+        change = tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max_drop})
+    threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": lower}),
+        change_threshold=change)
+    return [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)]
+
+
+def eval_config(cfg: EvalConfig, signature_name: str = SERVING_EXAMPLES_SIGNATURE,
+                preprocessing: tuple[str, ...] = (TRANSFORM_SIGNATURE,)) -> tfma.EvalConfig:
+    metrics = [
+        tfma.MetricConfig(class_name="ExampleCount"),
+        tfma.MetricConfig(class_name="AUC",
+                          per_slice_thresholds=_overall_threshold(cfg.min_auc, cfg.max_auc_drop)),
+        tfma.MetricConfig(class_name="BinaryAccuracy",
+                          per_slice_thresholds=_overall_threshold(cfg.min_accuracy)),
+        tfma.MetricConfig(class_name="BinaryCrossentropy"),
+        tfma.MetricConfig(class_name="Precision"),
+        tfma.MetricConfig(class_name="Recall"),
+    ]
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(
+            signature_name=signature_name,
+            label_key=F.LABEL,
+            preprocessing_function_names=list(preprocessing))],
+        metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
+        slicing_specs=[tfma.SlicingSpec()]
+        + [tfma.SlicingSpec(feature_keys=[key]) for key in cfg.slices],
+    )

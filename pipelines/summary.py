@@ -1,0 +1,103 @@
+"""What the latest run did, read back from ML Metadata: anomalies, metrics, blessing, push."""
+
+from dataclasses import dataclass, field
+
+import tensorflow_model_analysis as tfma
+from google.protobuf import text_format
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+
+from components.validate import anomaly_problems
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    anomalies: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)  # overall slice, candidate model
+    blessed: bool | None = None  # None: no evaluation in this run
+    failed_thresholds: list[str] = field(default_factory=list)
+    pushed_version: str | None = None
+    pushed_path: str | None = None
+
+    def lines(self) -> list[str]:
+        out = [f"anomalies: {'none' if not self.anomalies else len(self.anomalies)}"]
+        out += [f"  - {a}" for a in self.anomalies]
+        if self.metrics:
+            out.append("metrics (eval split): " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(self.metrics.items())))
+        if self.blessed is not None:
+            out.append(f"blessed: {'yes' if self.blessed else 'no'}")
+            out += [f"  - failed: {f}" for f in self.failed_thresholds]
+        out.append(f"pushed: version {self.pushed_version} -> {self.pushed_path}" if self.pushed_version
+                   else "pushed: nothing")
+        return out
+
+
+def _store(metadata_path: str) -> metadata_store.MetadataStore:
+    return metadata_store.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
+
+
+def _outputs_of_latest_run(store) -> tuple[str, dict[str, list[metadata_store_pb2.Artifact]]]:
+    runs = store.get_contexts_by_type("pipeline_run")
+    if not runs:
+        raise LookupError("no pipeline run recorded in the metadata store yet")
+    run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
+    executions = store.get_executions_by_context(run.id)
+    events = store.get_events_by_execution_ids([e.id for e in executions])
+    ids = [e.artifact_id for e in events if e.type in (metadata_store_pb2.Event.OUTPUT,)]
+    artifacts = store.get_artifacts_by_id(ids)
+    types = {t.id: t.name for t in store.get_artifact_types_by_id(list({a.type_id for a in artifacts}))}
+    by_type: dict[str, list] = {}
+    for artifact in sorted(artifacts, key=lambda a: a.id):
+        by_type.setdefault(types[artifact.type_id], []).append(artifact)
+    return run.name, by_type
+
+
+def _overall_metrics(uri: str) -> dict[str, float]:
+    metrics = {}
+    for per_slice in tfma.load_metrics(uri):
+        if per_slice.slice_key.single_slice_keys:
+            continue
+        for kv in per_slice.metric_keys_and_values:
+            if kv.key.model_name == "baseline" or kv.key.is_diff:
+                continue
+            if kv.value.HasField("double_value"):
+                metrics[kv.key.name] = kv.value.double_value.value
+    return metrics
+
+
+def _failed_thresholds(uri: str) -> list[str]:
+    result = tfma.load_validation_result(uri)
+    failed = []
+    for per_slice in result.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            which = "change vs. the last blessed model" if failure.metric_key.is_diff else "value"
+            failed.append(f"{failure.metric_key.name} ({which}) = {failure.metric_value.double_value.value:.4f}, "
+                          f"threshold {text_format.MessageToString(failure.metric_threshold, as_one_line=True)}")
+    return failed
+
+
+def latest_run_summary(metadata_path: str) -> RunSummary:
+    run_id, outputs = _outputs_of_latest_run(_store(metadata_path))
+    summary = RunSummary(run_id=run_id)
+    for anomalies in outputs.get("ExampleAnomalies", []):
+        summary.anomalies += anomaly_problems(_as_tfx_artifact(anomalies, "ExampleAnomalies"))
+    for evaluation in outputs.get("ModelEvaluation", []):
+        summary.metrics = _overall_metrics(evaluation.uri)
+        summary.failed_thresholds = _failed_thresholds(evaluation.uri)
+    for blessing in outputs.get("ModelBlessing", []):
+        summary.blessed = blessing.custom_properties["blessed"].int_value == 1
+    for pushed in outputs.get("PushedModel", []):
+        props = pushed.custom_properties
+        if props.get("pushed") and props["pushed"].int_value == 1:
+            summary.pushed_version = props["pushed_version"].string_value
+            summary.pushed_path = props["pushed_destination"].string_value
+    return summary
+
+
+def _as_tfx_artifact(artifact: metadata_store_pb2.Artifact, type_name: str):
+    tfx_artifact = getattr(tfx.types.standard_artifacts, type_name)()
+    tfx_artifact.set_mlmd_artifact(artifact)
+    return tfx_artifact
+
