@@ -43,9 +43,10 @@ class Ordinal(Feature):
 @dataclass(frozen=True)
 class Vocabulary(Feature):
     """Categorical by vocabulary computed on the training split (most frequent first).
-    A missing value is its own category (the empty string); values seen fewer than
-    `min_count` times and values never seen share one out-of-vocabulary bucket, the last
-    index. No hashing, so any framework can apply it from the vocabulary file."""
+    Values seen fewer than `min_count` times, values never seen, and a missing value (the
+    empty string; tf.Transform keeps no empty token) share one out-of-vocabulary bucket,
+    the last index. No hashing: any framework applies it from the vocabulary file alone
+    (look the value up, else the OOV index)."""
 
     min_count: int = 1
 

@@ -93,7 +93,8 @@ def cmd_run(args) -> int:
         from pipelines.tfx_pipeline import create_pipeline
 
         cfg = _pipeline_config(args, home)
-        print(f"tandem: running the {args.pipeline} pipeline on {os.path.join(cfg.front.input_base, cfg.front.input_pattern)}")
+        source = os.path.join(cfg.front.input_base, cfg.front.input_pattern)
+        print(f"tandem: running the {args.pipeline} pipeline on {source}")
         print(f"tandem: outputs under {cfg.home}" + (f"; full log in {log}" if log else ""))
         try:
             seconds = run_pipeline(create_pipeline(cfg), verbose=args.verbose)
@@ -101,6 +102,8 @@ def cmd_run(args) -> int:
             print(f"tandem: STOPPED by the validation gate: nothing was trained or pushed.\n{error}", file=terminal)
             return EXIT_INVALID_DATA
         except PipelineError as error:
+            if error.component == "CsvExampleGen":
+                print(f"tandem: could not read the CSV input {source}", file=terminal)
             print(f"tandem: FAILED: {error}\nnothing was trained or pushed after it."
                   + (f" Full log: {log}" if log else ""), file=terminal)
             return EXIT_FAILED
@@ -162,7 +165,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    sys.stdout.reconfigure(line_buffering=True)  # progress lines as they happen
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # progress lines as they happen
     args = parser().parse_args(argv)
     if getattr(args, "train_steps", None) is not None and args.train_steps < 1:
         parser().error("--train-steps must be at least 1")

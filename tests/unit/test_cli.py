@@ -1,0 +1,56 @@
+"""CLI argument handling: what reaches the pipeline config, and clear usage errors."""
+
+import os
+
+import pytest
+
+from components.front import FrontConfig
+from tandem import cli
+
+
+def parse(*argv):
+    return cli.parser().parse_args(list(argv))
+
+
+def test_a_csv_file_becomes_its_folder_and_an_escaped_pattern(tmp_path):
+    path = tmp_path / "trips [2024].csv"
+    path.write_text("a\n1\n")
+    base, pattern = cli._input(str(path))
+    assert base == str(tmp_path)
+    assert pattern == "trips [[]2024].csv"  # glob metacharacters match literally
+
+
+def test_a_folder_reads_its_csv_files(tmp_path):
+    (tmp_path / "a.csv").write_text("a\n1\n")
+    assert cli._input(str(tmp_path)) == (str(tmp_path), "*.csv")
+
+
+@pytest.mark.parametrize("make", [lambda p: str(p / "missing.csv"), lambda p: str(p)])
+def test_no_data_is_a_clear_error(tmp_path, make):
+    with pytest.raises(SystemExit, match="tandem: error"):
+        cli._input(make(tmp_path))
+
+
+def test_beam_args_pass_through_and_defaults_run_multi_processing(tmp_path):
+    args = parse("run", "tf", "--data", os.path.join(cli.__file__), "--home", str(tmp_path))
+    cfg = cli._pipeline_config(args, str(tmp_path))
+    assert "--direct_running_mode=multi_processing" in cfg.beam_args
+    assert "--direct_num_workers=0" in cfg.beam_args
+    args = parse("run", "tf", "--data", cli.__file__, "--beam-arg=--runner=FlinkRunner",
+                 "--beam-arg=--parallelism=4")
+    cfg = cli._pipeline_config(args, str(tmp_path))
+    assert cfg.beam_args == ("--runner=FlinkRunner", "--parallelism=4")
+    assert isinstance(cfg.front, FrontConfig)
+
+
+def test_train_steps_and_cache_flags(tmp_path):
+    args = parse("run", "tf", "--data", cli.__file__, "--train-steps", "7", "--no-cache")
+    cfg = cli._pipeline_config(args, str(tmp_path))
+    assert cfg.train.train_steps == 7 and cfg.enable_cache is False
+
+
+@pytest.mark.parametrize("argv", [["run", "pytorch"], ["run", "tf", "--train-steps", "0"], ["run"], []])
+def test_bad_arguments_exit_with_usage_status(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == cli.EXIT_USAGE

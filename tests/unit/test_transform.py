@@ -1,0 +1,83 @@
+"""preprocessing_fn through tf.Transform's Beam implementation, on rows with known outputs."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+
+import tensorflow_data_validation as tfdv
+from components import features as F
+from components.transform import preprocessing_fn
+from components.validate import curated_schema_path
+
+E = math.e
+
+
+def row(**values):
+    """A raw row: every column missing ([]) unless given."""
+    out = {name: [] for name in F.RAW_COLUMNS}
+    out.update({k: [v] for k, v in values.items()})
+    return out
+
+
+ROWS = [
+    row(trip_miles=0.0, trip_start_hour=0, payment_type=b"Cash", pickup_latitude=41.80, tips=0.0, fare=1.0),
+    row(trip_miles=E - 1, trip_start_hour=23, payment_type=b"Cash", pickup_latitude=41.90, tips=1.0, fare=1.0),
+    row(trip_miles=E * E - 1, trip_start_hour=24, payment_type=b"Credit Card", pickup_latitude=42.0, tips=0.2, fare=1.0),
+    row(tips=0.0, fare=1.0),  # every model feature missing
+]
+
+
+@pytest.fixture(scope="module")
+def transformed(tmp_path_factory):
+    schema = tfdv.load_schema_text(curated_schema_path())
+    metadata = dataset_metadata.DatasetMetadata(schema)
+    out_dir = str(tmp_path_factory.mktemp("tft"))
+    with tft_beam.Context(temp_dir=out_dir):
+        (data, _), transform_fn = (ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(preprocessing_fn)
+        _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
+    return data, tft.TFTransformOutput(out_dir)
+
+
+def column(data, name):
+    return np.array([r[F.transformed_name(name)] for r in data])
+
+
+def test_numeric_is_zscore_of_log1p_and_missing_is_the_mean(transformed):
+    data, _ = transformed
+    z = math.sqrt(1.5)  # values 0, 1, 2 (after log1p): mean 1, variance 2/3
+    np.testing.assert_allclose(column(data, "trip_miles"), [-z, 0.0, z, 0.0], atol=1e-5)
+
+
+def test_ordinal_is_offset_and_out_of_range_or_missing_share_a_bucket(transformed):
+    data, _ = transformed
+    assert column(data, "trip_start_hour").tolist() == [0, 23, 24, 24]
+
+
+def test_vocabulary_by_frequency_and_missing_goes_out_of_vocabulary(transformed):
+    data, output = transformed
+    vocab = output.vocabulary_by_name(F.vocabulary_name("payment_type"))
+    assert vocab == [b"Cash", b"Credit Card"]  # the most frequent first; no empty token
+    assert column(data, "payment_type").tolist() == [0, 0, 1, len(vocab)]
+
+
+def test_rare_values_go_to_the_single_oov_bucket(transformed):
+    data, output = transformed  # company needs 5 sightings (min_count) to get an index
+    size = output.vocabulary_size_by_name(F.vocabulary_name("company"))
+    assert set(column(data, "company").tolist()) == {size}
+
+
+def test_quantile_buckets_are_ordered_and_missing_has_its_own(transformed):
+    data, _ = transformed
+    buckets = column(data, "pickup_latitude").tolist()
+    assert buckets[3] == 10
+    assert 0 <= buckets[0] <= buckets[1] <= buckets[2] < 10
+    assert buckets[0] < buckets[2]
+
+
+def test_label_is_tips_over_a_fifth_of_the_fare(transformed):
+    data, _ = transformed
+    assert [r[F.LABEL] for r in data] == [0, 1, 0, 0]
