@@ -31,7 +31,8 @@ def generate(rows: int, out_path: str, seed: int = 0, chunk: int = 500_000, sour
     missing-value pattern; a small jitter on fares, tips, miles and durations keeps rows
     distinct. Written in chunks, so 1e7 rows need no more memory than 5e5.
     """
-    sample = pd.read_csv(source or bundled_csv(), dtype={"company": str, "payment_type": str})
+    # Read as text, so integer columns with missing values stay integers when written.
+    sample = pd.read_csv(source or bundled_csv(), dtype=str, keep_default_na=False)
     rng = np.random.default_rng(seed)
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     written = 0
@@ -40,8 +41,10 @@ def generate(rows: int, out_path: str, seed: int = 0, chunk: int = 500_000, sour
             n = min(chunk, rows - written)
             part = sample.iloc[rng.integers(0, len(sample), n)].reset_index(drop=True)
             for column, scale in _JITTER.items():
-                noisy = part[column] * rng.lognormal(0.0, scale, n)
-                part[column] = noisy.round(0).astype("Int64") if column == "trip_seconds" else noisy.round(2)
+                present = part[column] != ""
+                values = pd.to_numeric(part.loc[present, column]) * rng.lognormal(0.0, scale, int(present.sum()))
+                part.loc[present, column] = (values.round(0).astype("int64").astype(str) if column == "trip_seconds"
+                                             else values.round(2).astype(str))
             part.to_csv(out, header=written == 0, index=False)
             written += n
     return out_path

@@ -1,0 +1,27 @@
+# tandem's verbs. Everything runs through scripts/env, which sets the environment up
+# on first use (natively on glibc >= 2.39 hosts, in a Debian 13 root on older ones).
+ENV := scripts/env
+
+.PHONY: demo test setup bench schema-draft shell clean
+
+demo:          ## set up if needed, then run the TFX pipeline on the bundled data
+	$(ENV) run tandem run tf
+
+test:          ## the test suite: unit, data (the gate), e2e (pipelines on DirectRunner)
+	$(ENV) run python -m pytest
+
+setup:         ## only build or update the environment
+	$(ENV) setup
+
+bench:         ## benchmarks that print measured ratios (tens of minutes)
+	$(ENV) run python -m bench.ingest_validate
+	$(ENV) run python -m bench.pipeline_vs_taxi_example
+
+schema-draft:  ## a SchemaGen draft of the bundled data, to review against components/schema/
+	$(ENV) run tandem schema draft --out schema-draft.pbtxt
+
+shell:         ## a shell inside the environment
+	$(ENV) shell
+
+clean:         ## remove local pipeline outputs (not the cached environment)
+	rm -rf tandem_home schema-draft.pbtxt

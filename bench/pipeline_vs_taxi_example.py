@@ -1,0 +1,67 @@
+"""Benchmark: `tandem run tf` vs. TFX's own Chicago Taxi example, on the same 15k rows.
+
+    python -m bench.pipeline_vs_taxi_example
+
+TFX's example (tfx/examples/chicago_taxi_pipeline/taxi_pipeline_native_keras.py, shipped
+in the tfx wheel) runs CsvExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator
+-> Transform -> Trainer -> Evaluator -> Pusher on BeamDagRunner with DirectRunner in
+multi-processing mode. Each contender runs twice in a fresh process: from nothing, then
+again (cached re-run). Prints wall times and the ratios tandem / example.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from components.data import bundled_csv
+
+TAXI_EXAMPLE = """
+import os, sys
+from tfx.examples.chicago_taxi_pipeline import taxi_pipeline_native_keras as example
+from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
+home = sys.argv[1]
+BeamDagRunner().run(example._create_pipeline(
+    pipeline_name="chicago_taxi_native_keras",
+    pipeline_root=os.path.join(home, "pipelines"),
+    data_root=sys.argv[2],
+    module_file=os.path.join(os.path.dirname(example.__file__), "taxi_utils_native_keras.py"),
+    serving_model_dir=os.path.join(home, "serving_model"),
+    metadata_path=os.path.join(home, "metadata.db"),
+    beam_pipeline_args=example._beam_pipeline_args))
+"""
+
+
+def timed(command: list[str], log_path: str) -> float:
+    start = time.perf_counter()
+    with open(log_path, "ab") as log:
+        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command[:4])} failed; see {log_path}")
+    return time.perf_counter() - start
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="tandem-bench-pipeline-")
+    example_home, tandem_home = os.path.join(work, "example"), os.path.join(work, "tandem")
+    data_root = os.path.dirname(bundled_csv())
+    contenders = {
+        "TFX taxi example": [sys.executable, "-c", TAXI_EXAMPLE, example_home, data_root],
+        "tandem run tf": [sys.executable, "-m", "tandem.cli", "run", "tf", "--home", tandem_home],
+    }
+    times = {}
+    for name, command in contenders.items():
+        for attempt in ("first run", "cached re-run"):
+            times[name, attempt] = timed(command, os.path.join(work, f"{name.split()[0]}.log"))
+            print(f"  {name:<18} {attempt:<14} {times[name, attempt]:7.1f} s", flush=True)
+    print(f"\n{'':<18} | {'first run':>10} | {'cached re-run':>13}")
+    for name in contenders:
+        print(f"{name:<18} | {times[name, 'first run']:8.1f} s | {times[name, 'cached re-run']:11.1f} s")
+    ratio = [times["tandem run tf", a] / times["TFX taxi example", a] for a in ("first run", "cached re-run")]
+    print(f"{'tandem / example':<18} | {ratio[0]:9.2f}x | {ratio[1]:12.2f}x")
+    print(f"\nmachine: {os.cpu_count()} cores; logs and outputs in {work}")
+
+
+if __name__ == "__main__":
+    main()
