@@ -144,6 +144,7 @@ def run_fn(fn_args: tfx.components.FnArgs):
         validation_steps=fn_args.eval_steps,
         callbacks=[keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "keras")),
                    keras.callbacks.LambdaCallback(on_epoch_end=_log_epoch)],
+        shuffle=False,  # tfxio already shuffles (seeded); Keras cannot shuffle a Dataset
         verbose=0,  # the terminal shows component progress; epochs go to the log
     )
     export_serving_model(model, tf_transform_output, fn_args.serving_model_dir)

@@ -11,6 +11,7 @@ Exit status: 0 on success, 2 for bad arguments, 3 when the data fails validation
 import argparse
 import glob
 import os
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -20,18 +21,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 EXIT_FAILED, EXIT_USAGE, EXIT_INVALID_DATA = 1, 2, 3
 
 
-def _input(data: str | None) -> tuple[str, str]:
-    """--data PATH -> (input_base folder, input_pattern) for ExampleGen."""
+def _input(data: str | None, pattern: str | None = None) -> tuple[str, str]:
+    """--data PATH [--input-pattern P] -> (input_base folder, input_pattern) for ExampleGen."""
     from components.data import bundled_csv
 
     path = os.path.abspath(data or bundled_csv())
-    if os.path.isfile(path):
+    if os.path.isfile(path) and not pattern:
         return os.path.dirname(path), glob.escape(os.path.basename(path))
     if os.path.isdir(path):
-        if not glob.glob(os.path.join(glob.escape(path), "*.csv")):
-            raise SystemExit(f"tandem: error: no .csv files in {path}")
-        return path, "*.csv"
-    raise SystemExit(f"tandem: error: --data {data}: no such file or folder")
+        pattern = pattern or "*.csv"
+        # {SPAN}, {VERSION}, {YYYY}… are ExampleGen's placeholders: any value matches here.
+        if not glob.glob(os.path.join(glob.escape(path), re.sub(r"\{[A-Z]+\}", "*", pattern))):
+            raise SystemExit(f"tandem: error: no files match {pattern!r} in {path}")
+        return path, pattern
+    raise SystemExit(f"tandem: error: --data {data}: no such {'folder' if pattern else 'file or folder'}")
 
 
 def _pipeline_config(args, home: str):
@@ -39,12 +42,12 @@ def _pipeline_config(args, home: str):
     from components.validate import curated_schema_path, stage_schema
     from pipelines.config import PipelineConfig, TrainConfig
 
-    input_base, pattern = _input(args.data)
+    input_base, pattern = _input(args.data, args.input_pattern)
     schema = stage_schema(args.schema or curated_schema_path(), os.path.join(home, "schemas"))
     defaults = PipelineConfig(front=FrontConfig(input_base, schema), home=home)
     train = TrainConfig(train_steps=args.train_steps) if args.train_steps else defaults.train
     return PipelineConfig(
-        front=FrontConfig(input_base, schema, input_pattern=args.input_pattern or pattern),
+        front=FrontConfig(input_base, schema, input_pattern=pattern),
         home=home,
         train=train,
         beam_args=tuple(args.beam_arg) if args.beam_arg else defaults.beam_args,

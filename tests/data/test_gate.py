@@ -75,8 +75,9 @@ def test_gate_stops_corrupted_data(name, tmp_path, run_cli):
     _assert_nothing_after_the_gate(home)
 
 
-def test_empty_file_is_stopped_by_the_gate(tmp_path, run_cli):
-    (tmp_path / "empty.csv").write_text("")
+@pytest.mark.parametrize("content", ["", open(SAMPLE_CSV).readline()], ids=["empty", "header only"])
+def test_a_file_without_rows_is_stopped_by_the_gate(content, tmp_path, run_cli):
+    (tmp_path / "empty.csv").write_text(content)
     home = str(tmp_path / "home")
     code, _, err = run_cli("run", "tf", "--data", str(tmp_path / "empty.csv"), "--home", home, *IN_MEMORY)
     assert code == EXIT_INVALID_DATA
@@ -95,3 +96,25 @@ def test_malformed_csv_ends_in_a_clear_message(bad_line, tmp_path, run_cli):
     assert "CsvExampleGen failed" in err
     assert "Traceback" not in err
     _assert_nothing_after_the_gate(home)
+
+
+def test_with_spans_the_latest_span_is_read_and_validated(tmp_path, run_cli):
+    header, rows = read_rows()
+    (tmp_path / "span-1").mkdir()
+    (tmp_path / "span-2").mkdir()
+    write_rows(tmp_path / "span-1" / "trips.csv", header, rows)
+    _, corrupted = _set("payment_type", "Bitcoin")(header, read_rows()[1])
+    write_rows(tmp_path / "span-2" / "trips.csv", header, corrupted)
+    home = str(tmp_path / "home")
+    code, out, err = run_cli("run", "tf", "--data", str(tmp_path), "--input-pattern", "span-{SPAN}/*.csv",
+                             "--home", home, *IN_MEMORY)
+    assert code == EXIT_INVALID_DATA and "Bitcoin" in err  # span 2, not span 1, was read
+
+
+def test_schema_draft_infers_every_column(tmp_path, run_cli):
+    out = tmp_path / "draft.pbtxt"
+    code, stdout, err = run_cli("schema", "draft", "--data", SAMPLE_CSV, "--out", str(out),
+                                "--home", str(tmp_path / "home"))
+    assert code == 0, err
+    draft = tfdv.load_schema_text(str(out))
+    assert {f.name for f in draft.feature} == set(read_rows()[0])

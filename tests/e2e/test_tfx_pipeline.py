@@ -4,6 +4,7 @@ One pipeline home for the module: the first run trains, blesses and pushes; late
 re-run it the way a user would (unchanged, with an edited schema, with a worse model).
 """
 
+import contextlib
 import math
 import os
 
@@ -39,7 +40,6 @@ def first_run(home, tmp_path_factory):
 
     # capfd is function-scoped: capture this module-level run through a file instead.
     out = tmp_path_factory.mktemp("out") / "stdout.txt"
-    import contextlib
     with open(out, "w") as f, contextlib.redirect_stdout(f):
         code = main(["run", "tf", "--data", SAMPLE_CSV, "--home", home, "--train-steps", TRAIN_STEPS, *IN_MEMORY])
     return code, out.read_text()

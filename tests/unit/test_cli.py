@@ -54,3 +54,11 @@ def test_bad_arguments_exit_with_usage_status(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(argv)
     assert exit_.value.code == cli.EXIT_USAGE
+
+
+def test_an_input_pattern_with_spans_is_checked_against_the_folder(tmp_path):
+    (tmp_path / "span-3").mkdir()
+    (tmp_path / "span-3" / "trips.csv").write_text("a\n1\n")
+    assert cli._input(str(tmp_path), "span-{SPAN}/*.csv") == (str(tmp_path), "span-{SPAN}/*.csv")
+    with pytest.raises(SystemExit, match="no files match"):
+        cli._input(str(tmp_path), "day-{SPAN}/*.csv")
