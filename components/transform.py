@@ -61,7 +61,7 @@ def vocabulary_input(x: tf.SparseTensor) -> tf.Tensor:
 def encode_vocabulary(x: tf.SparseTensor, feature: F.Vocabulary) -> tf.Tensor:
     return tft.compute_and_apply_vocabulary(
         vocabulary_input(x),
-        frequency_threshold=feature.min_count,
+        frequency_threshold=feature.min_count if feature.min_count > 1 else None,
         num_oov_buckets=1,
         vocab_filename=F.vocabulary_name(feature.name),
     )
