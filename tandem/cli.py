@@ -93,7 +93,7 @@ def cmd_run(args) -> int:
         from components.validate import DataValidationError
         from pipelines.runner import PipelineError, run_pipeline
         from pipelines.summary import latest_run_summary
-        from pipelines.tfx_pipeline import create_pipeline
+        from pipelines.pipeline import create_pipeline
 
         cfg = _pipeline_config(args, home)
         source = os.path.join(cfg.front.input_base, cfg.front.input_pattern)

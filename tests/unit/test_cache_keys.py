@@ -14,7 +14,8 @@ from components.fingerprint import source_fingerprint
 from components.front import FrontConfig
 from components.validate import curated_schema_path, stage_schema
 from pipelines.config import PipelineConfig
-from pipelines.tfx_pipeline import create_pipeline
+from pipelines.pipeline import create_pipeline
+from pipelines.torch_pipeline import TORCH_CODE
 
 
 def test_fingerprint_follows_the_source(tmp_path, monkeypatch):
@@ -28,13 +29,16 @@ def test_fingerprint_follows_the_source(tmp_path, monkeypatch):
     sys.modules.pop("user_code_probe", None)
 
 
-def test_transform_and_trainer_carry_the_code_fingerprint(tmp_path):
+def test_transform_and_trainers_carry_the_code_fingerprint(tmp_path):
     cfg = PipelineConfig(front=FrontConfig(str(tmp_path), curated_schema_path()), home=str(tmp_path))
-    nodes = {c.id: c for c in create_pipeline(cfg).components}
-    transform_config = json.loads(nodes["Transform"].exec_properties["custom_config"])
-    trainer_config = json.loads(nodes["Trainer"].exec_properties["custom_config"])
-    assert transform_config["code"] == source_fingerprint("components.features", "components.transform")
-    assert trainer_config["code"] == source_fingerprint("components.features", "pipelines.keras_module")
+    nodes = {c.id: c for c in create_pipeline(cfg, ("tf", "torch")).components}
+
+    def code(node_id):
+        return json.loads(nodes[node_id].exec_properties["custom_config"])["code"]
+
+    assert code("Transform") == source_fingerprint("components.features", "components.transform")
+    assert code("KerasTrainer") == source_fingerprint("components.features", "pipelines.keras_module")
+    assert code("TorchTrainer") == source_fingerprint("components.features", "pipelines.torch_module", *TORCH_CODE)
 
 
 def test_staged_schema_path_changes_with_content(tmp_path):

@@ -1,0 +1,92 @@
+"""The PyTorch branch's trainer on the shared front (DirectRunner, the checked-in sample).
+
+TFX's Trainer runs torch_module.run_fn, which exports the data and the Transform
+parameters and trains in a separate PyTorch process. Everything PyTorch here runs in
+subprocesses: this pytest process has TensorFlow loaded.
+"""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from components import features as F
+from components.front import FrontConfig
+from components.validate import curated_schema_path, stage_schema
+from helpers import SAMPLE_CSV, read_rows
+from pipelines.config import PipelineConfig, TrainConfig
+from pipelines.pipeline import create_pipeline
+from pipelines.runner import run_pipeline
+
+pytestmark = pytest.mark.e2e
+
+SCORE_RAW_ROWS = """
+import json, math, sys, torch
+model = torch.jit.load(sys.argv[1])
+rows = json.load(open(sys.argv[2]))
+numbers = {k: torch.tensor([math.nan if v is None else v for v in vs], dtype=torch.float64)
+           for k, vs in rows["numbers"].items()}
+print(json.dumps(model(numbers, rows["strings"]).tolist()))
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    home = str(tmp_path_factory.mktemp("torch_home"))
+    schema = stage_schema(curated_schema_path(), os.path.join(home, "schemas"))
+    cfg = PipelineConfig(
+        front=FrontConfig(os.path.dirname(SAMPLE_CSV), schema, input_pattern=os.path.basename(SAMPLE_CSV)),
+        home=home, train=TrainConfig(train_steps=200), beam_args=("--direct_running_mode=in_memory",))
+    run_pipeline(create_pipeline(cfg, ("torch",)), echo=lambda _: None)
+    root = os.path.join(cfg.pipeline_root, "TorchTrainer")
+    (model_dir,) = glob.glob(os.path.join(root, "model", "*", "Format-Serving"))
+    (run_dir,) = glob.glob(os.path.join(root, "model_run", "*"))
+    return model_dir, run_dir
+
+
+def raw_rows_json(path, count=40):
+    _, rows = read_rows()
+    rows = rows[:count]
+    numbers = {n: [float(r[n]) if r[n] else None for r in rows]
+               for n in F.SERVING_FEATURES if F.RAW_DTYPES[n] != F.STRING}
+    strings = {n: [r[n] for r in rows] for n in F.SERVING_FEATURES if F.RAW_DTYPES[n] == F.STRING}
+    path.write_text(json.dumps({"numbers": numbers, "strings": strings}))
+    return str(path)
+
+
+def score(model_path, rows_path):
+    out = subprocess.run([sys.executable, "-c", SCORE_RAW_ROWS, model_path, rows_path], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_scripted_model_scores_raw_rows(trained, tmp_path):
+    model_dir, _ = trained
+    probabilities = score(os.path.join(model_dir, "model.pt"), raw_rows_json(tmp_path / "rows.json"))
+    assert len(probabilities) == 40
+    assert all(0.0 <= p <= 1.0 for p in probabilities)
+    assert len({round(p, 4) for p in probabilities}) > 5  # it looks at the features
+
+
+def test_training_reports_and_logs_for_tensorboard(trained):
+    model_dir, run_dir = trained
+    metrics = json.load(open(os.path.join(model_dir, "metrics.json")))
+    assert metrics["train_steps"] == 200 and metrics["examples_per_second"] > 0
+    assert glob.glob(os.path.join(run_dir, "torch", "events.out.tfevents.*"))
+
+
+def test_training_is_reproducible(trained, tmp_path):
+    _, run_dir = trained
+    config = json.dumps({**TrainConfig().__dict__, "hidden_units": [64, 32], "train_steps": 50})
+    models = []
+    for attempt in ("a", "b"):
+        out = subprocess.run([sys.executable, "-m", "pipelines.torch_train", "--data", os.path.join(run_dir, "torch_data"),
+                              "--model-dir", str(tmp_path / attempt), "--log-dir", str(tmp_path / f"logs-{attempt}"),
+                              "--config", config], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        models.append(str(tmp_path / attempt / "model.pt"))
+    rows = raw_rows_json(tmp_path / "rows.json")
+    assert score(models[0], rows) == score(models[1], rows)
