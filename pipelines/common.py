@@ -29,9 +29,16 @@ def trainer(cfg: PipelineConfig, front: Front, run_fn: str, component_id: str,
     ).with_id(component_id)
 
 
-def latest_blessed_model_resolver(component_id: str) -> tfx.dsl.Resolver:
+def latest_blessed_model_resolver(component_id: str, trainer_id: str, evaluator_id: str) -> tfx.dsl.Resolver:
+    """The baseline: the latest model of *this* branch that its evaluator blessed.
+
+    Both branches share one pipeline, so the channels name their producers: otherwise
+    a Keras model could become the PyTorch branch's baseline, or the other way round.
+    """
     return tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model,
+                              producer_component_id=trainer_id, output_key="model"),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing,
+                                       producer_component_id=evaluator_id, output_key="blessing"),
     ).with_id(component_id)

@@ -54,3 +54,8 @@ class PipelineConfig:
     def serving_dir(self) -> str:
         """TF Serving's model_base_path: numbered version folders appear here."""
         return os.path.join(self.home, "serving", "tf", "big_tipper")
+
+    @property
+    def torch_model_store(self) -> str:
+        """TorchServe's --model-store: big_tipper-<version>.mar archives appear here."""
+        return os.path.join(self.home, "serving", "torch", "model_store")

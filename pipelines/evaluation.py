@@ -48,3 +48,19 @@ def eval_config(cfg: EvalConfig, signature_name: str = SERVING_EXAMPLES_SIGNATUR
         slicing_specs=[tfma.SlicingSpec()]
         + [tfma.SlicingSpec(feature_keys=[key]) for key in cfg.slices],
     )
+
+
+def materialized_eval_config(cfg: EvalConfig, prediction_key: str, baseline_key: str | None) -> tfma.EvalConfig:
+    """The same metrics, slices and thresholds, over predictions already in the examples
+    (for models TFMA cannot load). Without a baseline, change thresholds cannot apply."""
+    config = eval_config(cfg)
+    del config.model_specs[:]
+    config.model_specs.add(name="candidate", label_key=F.LABEL, prediction_key=prediction_key)
+    if baseline_key:
+        config.model_specs.add(name="baseline", label_key=F.LABEL, prediction_key=baseline_key, is_baseline=True)
+    else:
+        for spec in config.metrics_specs:
+            for metric in spec.metrics:
+                for per_slice in metric.per_slice_thresholds:
+                    per_slice.threshold.ClearField("change_threshold")
+    return config

@@ -1,4 +1,5 @@
-"""What the latest run did, read back from ML Metadata: anomalies, metrics, blessing, push."""
+"""What the latest run did, read back from ML Metadata: anomalies, and per framework
+branch its metrics, blessing and push."""
 
 from dataclasses import dataclass, field
 
@@ -10,20 +11,20 @@ from tfx import v1 as tfx
 
 from components.validate import anomaly_problems
 
+# framework -> (its evaluator's id, its pusher's id), as pipelines/*_pipeline.py name them
+BRANCH_NODES = {"tf": ("KerasEvaluator", "KerasPusher"), "torch": ("TorchEvaluator", "TorchServePusher")}
+
 
 @dataclass
-class RunSummary:
-    run_id: str
-    anomalies: list[str] = field(default_factory=list)
+class BranchSummary:
     metrics: dict[str, float] = field(default_factory=dict)  # overall slice, candidate model
-    blessed: bool | None = None  # None: no evaluation in this run
+    blessed: bool | None = None
     failed_thresholds: list[str] = field(default_factory=list)
     pushed_version: str | None = None
     pushed_path: str | None = None
 
     def lines(self) -> list[str]:
-        out = [f"anomalies: {'none' if not self.anomalies else len(self.anomalies)}"]
-        out += [f"  - {a}" for a in self.anomalies]
+        out = []
         if self.metrics:
             out.append("metrics (eval split): " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(self.metrics.items())))
         if self.blessed is not None:
@@ -34,24 +35,38 @@ class RunSummary:
         return out
 
 
+@dataclass
+class RunSummary:
+    run_id: str
+    anomalies: list[str] = field(default_factory=list)
+    branches: dict[str, BranchSummary] = field(default_factory=dict)  # "tf" / "torch" that ran
+
+    def lines(self) -> list[str]:
+        out = [f"anomalies: {'none' if not self.anomalies else len(self.anomalies)}"]
+        out += [f"  - {a}" for a in self.anomalies]
+        for name, branch in self.branches.items():
+            out += [f"[{name}] {line}" for line in branch.lines()]
+        return out
+
+
 def _store(metadata_path: str) -> metadata_store.MetadataStore:
     return metadata_store.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
 
 
 def _outputs_of_latest_run(store) -> tuple[str, dict[str, list[metadata_store_pb2.Artifact]]]:
+    """The run id, and the output artifacts of its executions keyed by component id."""
     runs = store.get_contexts_by_type("pipeline_run")
     if not runs:
         raise LookupError("no pipeline run recorded in the metadata store yet")
     run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
-    executions = store.get_executions_by_context(run.id)
-    events = store.get_events_by_execution_ids([e.id for e in executions])
-    ids = [e.artifact_id for e in events if e.type in (metadata_store_pb2.Event.OUTPUT,)]
-    artifacts = store.get_artifacts_by_id(ids)
-    types = {t.id: t.name for t in store.get_artifact_types_by_id(list({a.type_id for a in artifacts}))}
-    by_type: dict[str, list] = {}
-    for artifact in sorted(artifacts, key=lambda a: a.id):
-        by_type.setdefault(types[artifact.type_id], []).append(artifact)
-    return run.name, by_type
+    outputs: dict[str, list] = {}
+    for execution in store.get_executions_by_context(run.id):
+        nodes = [c for c in store.get_contexts_by_execution(execution.id) if c.type == "node"]
+        component = nodes[0].name.rsplit(".", 1)[-1] if nodes else ""
+        events = store.get_events_by_execution_ids([execution.id])
+        ids = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+        outputs.setdefault(component, []).extend(store.get_artifacts_by_id(ids))
+    return run.name, outputs
 
 
 def _overall_metrics(uri: str) -> dict[str, float]:
@@ -78,21 +93,30 @@ def _failed_thresholds(uri: str) -> list[str]:
     return failed
 
 
+def _branch(outputs: dict, evaluator_id: str, pusher_id: str) -> BranchSummary:
+    branch = BranchSummary()
+    for artifact in outputs.get(evaluator_id, []):
+        if "blessed" in artifact.custom_properties:  # the ModelBlessing
+            branch.blessed = artifact.custom_properties["blessed"].int_value == 1
+        elif artifact.uri:  # the ModelEvaluation
+            branch.metrics = _overall_metrics(artifact.uri)
+            branch.failed_thresholds = _failed_thresholds(artifact.uri)
+    for pushed in outputs.get(pusher_id, []):
+        props = pushed.custom_properties
+        if "pushed" in props and props["pushed"].int_value == 1:
+            branch.pushed_version = props["pushed_version"].string_value
+            branch.pushed_path = props["pushed_destination"].string_value
+    return branch
+
+
 def latest_run_summary(metadata_path: str) -> RunSummary:
     run_id, outputs = _outputs_of_latest_run(_store(metadata_path))
     summary = RunSummary(run_id=run_id)
-    for anomalies in outputs.get("ExampleAnomalies", []):
+    for anomalies in outputs.get("ExampleValidator", []):
         summary.anomalies += anomaly_problems(_as_tfx_artifact(anomalies, "ExampleAnomalies"))
-    for evaluation in outputs.get("ModelEvaluation", []):
-        summary.metrics = _overall_metrics(evaluation.uri)
-        summary.failed_thresholds = _failed_thresholds(evaluation.uri)
-    for blessing in outputs.get("ModelBlessing", []):
-        summary.blessed = blessing.custom_properties["blessed"].int_value == 1
-    for pushed in outputs.get("PushedModel", []):
-        props = pushed.custom_properties
-        if props.get("pushed") and props["pushed"].int_value == 1:
-            summary.pushed_version = props["pushed_version"].string_value
-            summary.pushed_path = props["pushed_destination"].string_value
+    for name, (evaluator_id, pusher_id) in BRANCH_NODES.items():
+        if evaluator_id in outputs:
+            summary.branches[name] = _branch(outputs, evaluator_id, pusher_id)
     return summary
 
 
@@ -100,4 +124,3 @@ def _as_tfx_artifact(artifact: metadata_store_pb2.Artifact, type_name: str):
     tfx_artifact = getattr(tfx.types.standard_artifacts, type_name)()
     tfx_artifact.set_mlmd_artifact(artifact)
     return tfx_artifact
-

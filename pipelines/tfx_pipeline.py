@@ -16,7 +16,7 @@ KERAS_RUN_FN = "pipelines.keras_module.run_fn"
 
 def keras_branch(cfg: PipelineConfig, front: Front) -> list:
     keras_trainer = trainer(cfg, front, KERAS_RUN_FN, "KerasTrainer")
-    baseline = latest_blessed_model_resolver("latest_blessed_keras_model")
+    baseline = latest_blessed_model_resolver("latest_blessed_keras_model", "KerasTrainer", "KerasEvaluator")
     evaluator = tfx.components.Evaluator(
         examples=front.example_gen.outputs["examples"],
         model=keras_trainer.outputs["model"],

@@ -1,6 +1,6 @@
 """tandem's command line.
 
-    tandem run tf [--data PATH] [--home DIR] [--beam-arg ARG ...]   run the TFX pipeline
+    tandem run tf|torch|all [--data PATH] [--home DIR] [--beam-arg ARG ...]   run pipelines
     tandem schema draft [--data PATH] --out FILE                    a SchemaGen draft to review
     tandem data generate --rows N --out FILE                        scale the sample (benchmarks)
 
@@ -100,7 +100,8 @@ def cmd_run(args) -> int:
         print(f"tandem: running the {args.pipeline} pipeline on {source}")
         print(f"tandem: outputs under {cfg.home}" + (f"; full log in {log}" if log else ""))
         try:
-            seconds = run_pipeline(create_pipeline(cfg), verbose=args.verbose)
+            frameworks = ("tf", "torch") if args.pipeline == "all" else (args.pipeline,)
+            seconds = run_pipeline(create_pipeline(cfg, frameworks), verbose=args.verbose)
         except DataValidationError as error:
             print(f"tandem: STOPPED by the validation gate: nothing was trained or pushed.\n{error}", file=terminal)
             return EXIT_INVALID_DATA
@@ -137,7 +138,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a pipeline locally (LocalDagRunner + Beam DirectRunner)")
-    run.add_argument("pipeline", choices=["tf"], help="which pipeline")
+    run.add_argument("pipeline", choices=["tf", "torch", "all"],
+                     help="which branch after the shared front: TFX/Keras, PyTorch, or both")
     run.add_argument("--data", help="a CSV file or a folder of CSV files (default: the bundled sample)")
     run.add_argument("--input-pattern", help="files to read in the data folder; may contain {SPAN}")
     run.add_argument("--schema", help="a curated schema to validate against (default: the checked-in one)")

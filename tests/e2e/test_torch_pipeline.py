@@ -1,8 +1,9 @@
-"""The PyTorch branch's trainer on the shared front (DirectRunner, the checked-in sample).
+"""The PyTorch branch on the shared front (DirectRunner, the checked-in sample).
 
 TFX's Trainer runs torch_module.run_fn, which exports the data and the Transform
-parameters and trains in a separate PyTorch process. Everything PyTorch here runs in
-subprocesses: this pytest process has TensorFlow loaded.
+parameters and trains in a separate PyTorch process; TorchEvaluator blesses with TFMA
+on the served model's predictions. Everything PyTorch here runs in subprocesses: this
+pytest process has TensorFlow loaded.
 """
 
 import glob
@@ -20,6 +21,7 @@ from helpers import SAMPLE_CSV, read_rows
 from pipelines.config import PipelineConfig, TrainConfig
 from pipelines.pipeline import create_pipeline
 from pipelines.runner import run_pipeline
+from pipelines.summary import latest_run_summary
 
 pytestmark = pytest.mark.e2e
 
@@ -33,13 +35,21 @@ print(json.dumps(model(numbers, rows["strings"]).tolist()))
 """
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    home = str(tmp_path_factory.mktemp("torch_home"))
+def torch_config(home, train_steps):
     schema = stage_schema(curated_schema_path(), os.path.join(home, "schemas"))
-    cfg = PipelineConfig(
+    return PipelineConfig(
         front=FrontConfig(os.path.dirname(SAMPLE_CSV), schema, input_pattern=os.path.basename(SAMPLE_CSV)),
-        home=home, train=TrainConfig(train_steps=200), beam_args=("--direct_running_mode=in_memory",))
+        home=home, train=TrainConfig(train_steps=train_steps), beam_args=("--direct_running_mode=in_memory",))
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("torch_home"))
+
+
+@pytest.fixture(scope="module")
+def trained(home):
+    cfg = torch_config(home, 200)
     run_pipeline(create_pipeline(cfg, ("torch",)), echo=lambda _: None)
     root = os.path.join(cfg.pipeline_root, "TorchTrainer")
     (model_dir,) = glob.glob(os.path.join(root, "model", "*", "Format-Serving"))
@@ -90,3 +100,22 @@ def test_training_is_reproducible(trained, tmp_path):
         models.append(str(tmp_path / attempt / "model.pt"))
     rows = raw_rows_json(tmp_path / "rows.json")
     assert score(models[0], rows) == score(models[1], rows)
+
+
+def test_first_model_is_evaluated_by_tfma_and_blessed(trained, home):
+    summary = latest_run_summary(torch_config(home, 200).metadata_path).branches["torch"]
+    assert summary.metrics["example_count"] > 40
+    assert summary.metrics["auc"] >= 0.7 and summary.blessed is True
+    store = torch_config(home, 200).torch_model_store
+    assert os.listdir(store) == [f"big_tipper-{summary.pushed_version}.mar"]
+    assert summary.pushed_path == os.path.join(store, f"big_tipper-{summary.pushed_version}.mar")
+
+
+def test_worse_model_fails_the_change_threshold_against_the_blessed_one(trained, home):
+    cfg = torch_config(home, 1)
+    before = os.listdir(cfg.torch_model_store)
+    run_pipeline(create_pipeline(cfg, ("torch",)), echo=lambda _: None)
+    summary = latest_run_summary(cfg.metadata_path).branches["torch"]
+    assert summary.blessed is False and summary.pushed_version is None
+    assert any(f.startswith("auc (change vs. the last blessed model)") for f in summary.failed_thresholds)
+    assert os.listdir(cfg.torch_model_store) == before  # nothing pushed
