@@ -4,8 +4,8 @@ ENV := scripts/env
 
 .PHONY: demo test setup bench schema-draft shell clean
 
-demo:          ## set up if needed, then run the TFX pipeline on the bundled data
-	$(ENV) run tandem run tf
+demo:          ## set up if needed, then run both pipelines (TFX/Keras and PyTorch) on the bundled data
+	$(ENV) run tandem run all
 
 test:          ## the test suite: unit, data (the gate), e2e (pipelines on DirectRunner)
 	$(ENV) run python -m pytest
