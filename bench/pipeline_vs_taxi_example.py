@@ -1,4 +1,5 @@
-"""Benchmark: `tandem run tf` vs. TFX's own Chicago Taxi example, on the same 15k rows.
+"""Benchmark: `tandem run tf` and `tandem run all` vs. TFX's own Chicago Taxi example,
+on the same 15k rows.
 
     python -m bench.pipeline_vs_taxi_example
 
@@ -6,7 +7,8 @@ TFX's example (tfx/examples/chicago_taxi_pipeline/taxi_pipeline_native_keras.py,
 in the tfx wheel) runs CsvExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator
 -> Transform -> Trainer -> Evaluator -> Pusher on BeamDagRunner with DirectRunner in
 multi-processing mode. Each contender runs twice in a fresh process: from nothing, then
-again (cached re-run). Prints wall times and the ratios tandem / example.
+again (cached re-run). `tandem run all` (both branches) gets a home of its own, so it
+starts from nothing too. Prints wall times and the ratios tandem / example.
 """
 
 import os
@@ -44,22 +46,24 @@ def timed(command: list[str], log_path: str) -> float:
 
 def main():
     work = tempfile.mkdtemp(prefix="tandem-bench-pipeline-")
-    example_home, tandem_home = os.path.join(work, "example"), os.path.join(work, "tandem")
+    example_home = os.path.join(work, "example")
     data_root = os.path.dirname(bundled_csv())
     contenders = {
         "TFX taxi example": [sys.executable, "-c", TAXI_EXAMPLE, example_home, data_root],
-        "tandem run tf": [sys.executable, "-m", "tandem.cli", "run", "tf", "--home", tandem_home],
+        "tandem run tf": [sys.executable, "-m", "tandem.cli", "run", "tf", "--home", os.path.join(work, "tf")],
+        "tandem run all": [sys.executable, "-m", "tandem.cli", "run", "all", "--home", os.path.join(work, "all")],
     }
     times = {}
     for name, command in contenders.items():
         for attempt in ("first run", "cached re-run"):
-            times[name, attempt] = timed(command, os.path.join(work, f"{name.split()[0]}.log"))
+            times[name, attempt] = timed(command, os.path.join(work, f"{name.replace(' ', '-')}.log"))
             print(f"  {name:<18} {attempt:<14} {times[name, attempt]:7.1f} s", flush=True)
     print(f"\n{'':<18} | {'first run':>10} | {'cached re-run':>13}")
     for name in contenders:
         print(f"{name:<18} | {times[name, 'first run']:8.1f} s | {times[name, 'cached re-run']:11.1f} s")
-    ratio = [times["tandem run tf", a] / times["TFX taxi example", a] for a in ("first run", "cached re-run")]
-    print(f"{'tandem / example':<18} | {ratio[0]:9.2f}x | {ratio[1]:12.2f}x")
+    for name in list(contenders)[1:]:
+        ratio = [times[name, a] / times["TFX taxi example", a] for a in ("first run", "cached re-run")]
+        print(f"{name.split(' ', 1)[1] + ' / example':<18} | {ratio[0]:9.2f}x | {ratio[1]:12.2f}x")
     print(f"\nmachine: {os.cpu_count()} cores; logs and outputs in {work}")
 
 

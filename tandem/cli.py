@@ -97,7 +97,8 @@ def cmd_run(args) -> int:
 
         cfg = _pipeline_config(args, home)
         source = os.path.join(cfg.front.input_base, cfg.front.input_pattern)
-        print(f"tandem: running the {args.pipeline} pipeline on {source}")
+        branches = {"tf": "TFX/Keras", "torch": "PyTorch", "all": "TFX/Keras and PyTorch"}[args.pipeline]
+        print(f"tandem: running the shared front, then {branches}, on {source}")
         print(f"tandem: outputs under {cfg.home}" + (f"; full log in {log}" if log else ""))
         try:
             frameworks = ("tf", "torch") if args.pipeline == "all" else (args.pipeline,)

@@ -117,3 +117,13 @@ def test_schema_draft_infers_every_column(tmp_path, run_cli):
     assert code == 0, err
     draft = tfdv.load_schema_text(str(out))
     assert {f.name for f in draft.feature} == set(read_rows()[0])
+
+
+@pytest.mark.parametrize("pipeline", ["torch", "all"])
+def test_the_same_gate_stops_the_pytorch_branch_with_the_same_message(pipeline, tmp_path, run_cli):
+    corrupt, expected = CORRUPTIONS["unseen category"]
+    data = write_rows(tmp_path / "trips.csv", *corrupt(*read_rows()))
+    home = str(tmp_path / "home")
+    code, _, err = run_cli("run", pipeline, "--data", data, "--home", home, *IN_MEMORY)
+    assert code == EXIT_INVALID_DATA and expected in err and "Bitcoin" in err
+    _assert_nothing_after_the_gate(home)
