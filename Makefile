@@ -4,8 +4,9 @@ ENV := scripts/env
 
 .PHONY: demo test setup bench schema-draft shell clean
 
-demo:          ## set up if needed, then run both pipelines (TFX/Keras and PyTorch) on the bundled data
+demo:          ## set up if needed, run both pipelines on the bundled data, write reports/comparison.{md,html}
 	$(ENV) run tandem run all
+	$(ENV) run tandem compare
 
 test:          ## the test suite: unit, data (the gate), e2e (pipelines on DirectRunner)
 	$(ENV) run python -m pytest

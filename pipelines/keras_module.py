@@ -11,7 +11,9 @@ The SavedModel carries the Transform graph and three signatures:
 - transform_features: serialized tf.Examples -> transformed features and the label (TFMA).
 """
 
+import json
 import os
+import time
 
 import keras
 from absl import logging
@@ -136,6 +138,7 @@ def run_fn(fn_args: tfx.components.FnArgs):
 
     model = build_model(categorical_sizes(tf_transform_output), hp["hidden_units"], hp["learning_rate"])
     epochs = max(1, min(10, fn_args.train_steps))  # several points on the TensorBoard curves
+    start = time.perf_counter()
     model.fit(
         train,
         epochs=epochs,
@@ -147,4 +150,10 @@ def run_fn(fn_args: tfx.components.FnArgs):
         shuffle=False,  # tfxio already shuffles (seeded); Keras cannot shuffle a Dataset
         verbose=0,  # the terminal shows component progress; epochs go to the log
     )
+    seconds = time.perf_counter() - start
     export_serving_model(model, tf_transform_output, fn_args.serving_model_dir)
+    # Beside the model, as the PyTorch trainer does: what `tandem compare` reports.
+    steps = max(1, fn_args.train_steps // epochs) * epochs
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "training.json"), "w") as f:
+        json.dump({"device": "gpu" if tf.config.list_physical_devices("GPU") else "cpu", "train_steps": steps,
+                   "train_seconds": seconds, "examples_per_second": steps * hp["batch_size"] / seconds}, f, indent=1)

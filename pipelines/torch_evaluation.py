@@ -104,6 +104,7 @@ def TorchEvaluator(
     work = os.path.join(evaluation_result.uri, "predictions")
     tf.io.gfile.makedirs(work)
     np.savez(os.path.join(work, "rows.npz"), **rows)
+    np.save(os.path.join(work, "labels.npy"), labels)  # for `tandem compare`
 
     models = {PREDICTION: os.path.join(model.uri, "Format-Serving", "model.pt")}
     if baseline_model is not None:

@@ -54,7 +54,7 @@ def run_fn(fn_args: tfx.components.FnArgs):
         logging.info("exported %d %s rows for PyTorch", rows, split)
 
     command = [sys.executable, "-m", "pipelines.torch_train", "--data", data_dir,
-               "--model-dir", fn_args.serving_model_dir, "--log-dir", os.path.join(fn_args.model_run_dir, "torch"),
+               "--model-dir", fn_args.serving_model_dir, "--run-dir", fn_args.model_run_dir,
                "--config", json.dumps({**hp, "train_steps": fn_args.train_steps})]
     result = subprocess.run(command, capture_output=True, text=True)
     logging.info("PyTorch training output:\n%s", result.stdout + result.stderr)

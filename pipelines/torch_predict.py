@@ -16,12 +16,18 @@ from components import features as F
 BATCH = 4096
 
 
+def as_inputs(columns) -> tuple[dict, dict, int]:
+    """Raw columns (numpy) -> the ServingModel's (numbers, strings) inputs, and the row count."""
+    numbers = {n: torch.from_numpy(np.asarray(columns[n], dtype=np.float64)) for n in F.SERVING_FEATURES
+               if F.RAW_DTYPES[n] != F.STRING}
+    strings = {n: np.asarray(columns[n]).astype(str).tolist() for n in F.SERVING_FEATURES
+               if F.RAW_DTYPES[n] == F.STRING}
+    return numbers, strings, len(next(iter(numbers.values())))
+
+
 def load_rows(path: str) -> tuple[dict, dict, int]:
     with np.load(path) as data:
-        numbers = {n: torch.from_numpy(data[n].astype(np.float64)) for n in F.SERVING_FEATURES
-                   if F.RAW_DTYPES[n] != F.STRING}
-        strings = {n: data[n].astype(str).tolist() for n in F.SERVING_FEATURES if F.RAW_DTYPES[n] == F.STRING}
-    return numbers, strings, len(next(iter(numbers.values())))
+        return as_inputs(data)
 
 
 def predict(model, numbers: dict, strings: dict, rows: int) -> np.ndarray:

@@ -1,12 +1,12 @@
 """PyTorch training, run as its own process (it must never share one with TensorFlow).
 
-    python -m pipelines.torch_train --data DIR --model-dir DIR --log-dir DIR --config JSON
+    python -m pipelines.torch_train --data DIR --model-dir DIR --run-dir DIR --config JSON
 
 Reads what the TF side exported (pipelines/torch_module.py): train.npz / eval.npz with
 transformed features and labels, params.json with the Transform parameters. Writes to
---model-dir: model.pt (TorchScript ServingModel: raw rows -> probability), params.json,
-and metrics.json (training wall time, examples/s, final losses); TensorBoard logs to
---log-dir. Seeded; CPU by default, CUDA when available.
+--model-dir: model.pt (TorchScript ServingModel: raw rows -> probability) and
+params.json; to --run-dir: TensorBoard logs (torch/) and training.json (wall time,
+examples/s, final eval loss). Seeded; CPU by default, CUDA when available.
 """
 
 # TensorFlow (pulled in by torch.utils.tensorboard when installed) and PyTorch's
@@ -61,7 +61,7 @@ def evaluate(net, features, labels, batch_size=4096) -> float:
     return float(torch.stack(losses).sum() / max(1, len(labels)))
 
 
-def train(data_dir: str, model_dir: str, log_dir: str, cfg: dict) -> dict:
+def train(data_dir: str, model_dir: str, run_dir: str, cfg: dict) -> dict:
     torch.manual_seed(cfg["seed"])
     np.random.seed(cfg["seed"])
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -78,7 +78,7 @@ def train(data_dir: str, model_dir: str, log_dir: str, cfg: dict) -> dict:
     generator = torch.Generator().manual_seed(cfg["seed"])
 
     from torch.utils.tensorboard import SummaryWriter  # after torch._dynamo: see the top
-    writer = SummaryWriter(log_dir)
+    writer = SummaryWriter(os.path.join(run_dir, "torch"))
     steps, log_every = cfg["train_steps"], max(1, cfg["train_steps"] // 10)
     start = time.perf_counter()
     for step, index in enumerate(batches(len(train_y), cfg["batch_size"], steps, generator), start=1):
@@ -104,7 +104,7 @@ def train(data_dir: str, model_dir: str, log_dir: str, cfg: dict) -> dict:
         "examples_per_second": steps * cfg["batch_size"] / seconds if seconds else None,
         "final_eval_loss": evaluate(net, {k: v.cpu() for k, v in eval_x.items()}, eval_y.cpu()),
     }
-    with open(os.path.join(model_dir, "metrics.json"), "w") as f:
+    with open(os.path.join(run_dir, "training.json"), "w") as f:  # where the Keras trainer writes its own
         json.dump(metrics, f, indent=1)
     return metrics
 
@@ -113,10 +113,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--model-dir", required=True)
-    parser.add_argument("--log-dir", required=True)
+    parser.add_argument("--run-dir", required=True, help="TensorBoard logs and training.json go here")
     parser.add_argument("--config", required=True, help="JSON: TrainConfig fields")
     args = parser.parse_args()
-    metrics = train(args.data, args.model_dir, args.log_dir, json.loads(args.config))
+    metrics = train(args.data, args.model_dir, args.run_dir, json.loads(args.config))
     print(json.dumps(metrics))
 
 

@@ -1,6 +1,7 @@
 """tandem's command line.
 
     tandem run tf|torch|all [--data PATH] [--home DIR] [--beam-arg ARG ...]   run pipelines
+    tandem compare [--home DIR] [--out reports]                     Keras vs. PyTorch report
     tandem schema draft [--data PATH] --out FILE                    a SchemaGen draft to review
     tandem data generate --rows N --out FILE                        scale the sample (benchmarks)
 
@@ -118,6 +119,22 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    home = os.path.abspath(args.home)
+    with _logs_to_file(home, "compare", args.verbose) as (terminal, log):
+        from pipelines.compare import NoRunError, compare
+
+        print(f"tandem: comparing the latest TFX/Keras and PyTorch models under {home}"
+              + (f"; full log in {log}" if log else ""))
+        try:
+            md_path, html_path = compare(home, os.path.abspath(args.out))
+        except NoRunError as error:
+            print(f"tandem: {error}", file=terminal)
+            return EXIT_FAILED
+    print(f"tandem: wrote {md_path} and {html_path}")
+    return 0
+
+
 def cmd_schema_draft(args) -> int:
     from pipelines.schema_draft import write_schema_draft
 
@@ -153,6 +170,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true", help="run every component, ignoring TFX's cache")
     run.add_argument("--verbose", action="store_true", help="show TFX and Beam logs")
     run.set_defaults(func=cmd_run)
+
+    comparison = sub.add_parser("compare", help="report the latest Keras and PyTorch models side by side")
+    comparison.add_argument("--home", default=os.environ.get("TANDEM_HOME", "tandem_home"))
+    comparison.add_argument("--out", default="reports", help="where comparison.md/.html and plots go")
+    comparison.add_argument("--verbose", action="store_true", help="show TensorFlow and TFMA logs")
+    comparison.set_defaults(func=cmd_compare)
 
     schema = sub.add_parser("schema", help="schema tools").add_subparsers(dest="action", required=True)
     draft = schema.add_parser("draft", help="infer a draft schema with SchemaGen, for review")

@@ -1,6 +1,7 @@
-"""Both pushed models answer the same raw JSON rows: the TF SavedModel's serving_default
-(called with TensorFlow: no tensorflow_model_server binary can be installed here) and
-the .mar behind a real TorchServe on loopback. Runs `tandem run all` once."""
+"""After `tandem run all` (once for the module): both pushed models answer the same raw
+JSON rows — the TF SavedModel's serving_default (called with TensorFlow: no
+tensorflow_model_server binary can be installed here) and the .mar behind a real
+TorchServe on loopback — and `tandem compare` reports them side by side."""
 
 import contextlib
 import glob
@@ -34,7 +35,7 @@ def pushed(tmp_path_factory):
     assert code == 0
     (saved_model,) = glob.glob(os.path.join(home, "serving", "tf", "big_tipper", "*"))
     (mar,) = glob.glob(os.path.join(home, "serving", "torch", "model_store", "*.mar"))
-    return saved_model, mar
+    return saved_model, mar, home
 
 
 def _free_port() -> int:
@@ -45,7 +46,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def torchserve(pushed, tmp_path_factory):
-    _, mar = pushed
+    _, mar, _ = pushed
     work = tmp_path_factory.mktemp("torchserve")
     ports = [_free_port() for _ in range(3)]
     (work / "config.properties").write_text(
@@ -90,7 +91,7 @@ def _post(url, body: bytes):
 
 
 def test_both_served_models_answer_the_same_json_rows(pushed, torchserve):
-    saved_model, _ = pushed
+    saved_model, _, _ = pushed
     rows = _rows()
     torch_answer = json.loads(_post(torchserve, json.dumps({"instances": rows}).encode()).read())
     from_torch = np.array([p["probability"] for p in torch_answer["predictions"]])
@@ -111,3 +112,20 @@ def test_torchserve_answers_400_to_a_bad_body(torchserve, body):
     with pytest.raises(urllib.error.HTTPError) as error:
         _post(torchserve, body)
     assert error.value.code == 400
+
+
+def test_compare_reports_every_section(pushed, run_cli, tmp_path):
+    _, _, home = pushed
+    out = tmp_path / "reports"
+    code, stdout, err = run_cli("compare", "--home", home, "--out", str(out))
+    assert code == 0, err
+    markdown = (out / "comparison.md").read_text()
+    for section in ("Hardware:", "## Quality", "| AUC |", "| accuracy |", "| log loss |", "## Calibration",
+                    "## Metrics by slice", "slice_payment_type.png", "slice_trip_start_hour.png", "## Training",
+                    "wall time", "examples/s", "## Model size on disk", "## Inference latency", "| batch 1 |",
+                    "| batch 64 |", "## Agreement", "same ExampleGen output"):
+        assert section in markdown, section
+    for plot in ("quality", "calibration", "latency", "slice_payment_type", "slice_trip_start_hour"):
+        assert (out / f"{plot}.png").stat().st_size > 1000
+    page = (out / "comparison.html").read_text()
+    assert page.count("data:image/png;base64,") == 5 and 'src="http' not in page

@@ -83,7 +83,7 @@ def test_scripted_model_scores_raw_rows(trained, tmp_path):
 
 def test_training_reports_and_logs_for_tensorboard(trained):
     model_dir, run_dir = trained
-    metrics = json.load(open(os.path.join(model_dir, "metrics.json")))
+    metrics = json.load(open(os.path.join(run_dir, "training.json")))
     assert metrics["train_steps"] == 200 and metrics["examples_per_second"] > 0
     assert glob.glob(os.path.join(run_dir, "torch", "events.out.tfevents.*"))
 
@@ -94,7 +94,7 @@ def test_training_is_reproducible(trained, tmp_path):
     models = []
     for attempt in ("a", "b"):
         out = subprocess.run([sys.executable, "-m", "pipelines.torch_train", "--data", os.path.join(run_dir, "torch_data"),
-                              "--model-dir", str(tmp_path / attempt), "--log-dir", str(tmp_path / f"logs-{attempt}"),
+                              "--model-dir", str(tmp_path / attempt), "--run-dir", str(tmp_path / f"run-{attempt}"),
                               "--config", config], capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         models.append(str(tmp_path / attempt / "model.pt"))
