@@ -38,7 +38,10 @@ def export_split(files, data_accessor, tf_transform_output, path: str) -> int:
         for name, values in batch.items():
             columns.setdefault(name, []).append(np.asarray(values).reshape(-1))
     arrays = {name: np.concatenate(parts) for name, parts in columns.items()}
-    np.savez(path, **arrays)
+    # Beam writes shards in no fixed order: sort rows by content so that the seeded
+    # shuffle in training, and so the model, are the same from run to run.
+    order = np.lexsort([arrays[name] for name in sorted(arrays)])
+    np.savez(path, **{name: values[order] for name, values in arrays.items()})
     return len(arrays[F.LABEL])
 
 
