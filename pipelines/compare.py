@@ -33,11 +33,6 @@ LATENCY_RUNS = 200  # timed calls per batch size, after 20 warm-up calls
 
 
 # ------------------------------------------------------------ worker processes
-def _rows_for(path: str, batch: int, offset: int = 0):
-    with np.load(path) as data:
-        return {k: data[k][offset:offset + batch] if batch else data[k] for k in data.files}
-
-
 def score_and_time(framework: str, model_path: str, rows_path: str, out_path: str) -> None:
     """In a fresh process: predict every row, then time batches of 1 and 64 rows."""
     with np.load(rows_path) as data:
@@ -154,22 +149,24 @@ def collect(home: str, work: str) -> dict:
     report["same_eval_data"] = keras_eval["examples"].id == torch_eval["examples"].id
     prediction_dir = os.path.join(torch_eval["evaluation_result"].uri, "predictions")
     rows, labels = os.path.join(prediction_dir, "rows.npz"), np.load(os.path.join(prediction_dir, "labels.npy"))
-    models = {"tf": os.path.join(keras_eval["model"].uri, "Format-Serving"),
-              "torch": os.path.join(torch_eval["model"].uri, "Format-Serving", "model.pt")}
-    for framework, evaluation in (("tf", keras_eval["evaluation"]), ("torch", torch_eval["evaluation_result"])):
-        overall, slices = _evaluation(evaluation.uri)
-        model_uri = (keras_eval if framework == "tf" else torch_eval)["model"].uri  # <root>/<Trainer>/model/<id>
-        run = os.path.join(os.path.dirname(os.path.dirname(model_uri)), "model_run", os.path.basename(model_uri))
-        training_file = os.path.join(run, "training.json")
+    # framework -> (its evaluator's artifacts, the evaluation's key, the served model inside the Model artifact)
+    branches = {"tf": (keras_eval, "evaluation", "Format-Serving"),
+                "torch": (torch_eval, "evaluation_result", os.path.join("Format-Serving", "model.pt"))}
+    for framework, (outputs, evaluation_key, served) in branches.items():
+        overall, slices = _evaluation(outputs[evaluation_key].uri)
+        model_uri = outputs["model"].uri  # <root>/<Trainer>/model/<execution id>; model_run/<id> beside it
+        model_path = os.path.join(model_uri, served)
+        training_file = os.path.join(os.path.dirname(os.path.dirname(model_uri)), "model_run",
+                                     os.path.basename(model_uri), "training.json")
         training = json.load(open(training_file)) if os.path.exists(training_file) else {}
         out = os.path.join(work, framework)
-        worker = subprocess.run([sys.executable, "-m", "pipelines.compare", framework, models[framework], rows, out],
+        worker = subprocess.run([sys.executable, "-m", "pipelines.compare", framework, model_path, rows, out],
                                 capture_output=True, text=True)
         if worker.returncode != 0:
             raise RuntimeError(f"scoring the {framework} model failed: {worker.stderr.strip()[-1500:]}")
         report[framework] = {
             "overall": overall, "slices": slices, "training": training,
-            "model_path": models[framework], "model_bytes": _size(models[framework]),
+            "model_path": model_path, "model_bytes": _size(model_path),
             "latency": json.load(open(out + ".json")), "probabilities": np.load(out + ".npy"),
         }
     report["labels"] = labels
