@@ -62,3 +62,10 @@ def test_an_input_pattern_with_spans_is_checked_against_the_folder(tmp_path):
     assert cli._input(str(tmp_path), "span-{SPAN}/*.csv") == (str(tmp_path), "span-{SPAN}/*.csv")
     with pytest.raises(SystemExit, match="no files match"):
         cli._input(str(tmp_path), "day-{SPAN}/*.csv")
+
+
+def test_compare_without_runs_says_what_to_run_first(tmp_path, run_cli):
+    code, _, err = run_cli("compare", "--home", str(tmp_path / "empty"), "--out", str(tmp_path / "reports"))
+    assert code == cli.EXIT_FAILED
+    assert "run `tandem run all` first" in err
+    assert not (tmp_path / "reports" / "comparison.md").exists()
