@@ -25,6 +25,22 @@ def _densify(x: tf.SparseTensor, default):
     return tf.squeeze(values, axis=1), tf.squeeze(present, axis=1)
 
 
+def sparse_from_rows(values: tf.Tensor, dtype) -> tf.SparseTensor:
+    """The inverse of `_densify`, for served rows: one value per row (a NaN number means
+    missing) -> the [batch, <=1] SparseTensor Transform takes, cast to the raw column's
+    dtype (float64 -> int64 truncates). Strings are always present; "" is looked up
+    like a missing value (out of vocabulary)."""
+    if values.dtype.is_floating:
+        present = tf.math.logical_not(tf.math.is_nan(values))
+    else:
+        present = tf.ones_like(values, tf.bool)
+    rows = tf.where(present)
+    indices = tf.concat([rows, tf.zeros_like(rows)], axis=1)
+    batch = tf.shape(values, out_type=tf.int64)[0]
+    return tf.SparseTensor(indices, tf.cast(tf.gather_nd(values, rows), dtype),
+                           tf.stack([batch, tf.constant(1, tf.int64)]))
+
+
 def numeric_input(x: tf.SparseTensor, log: bool) -> tf.SparseTensor:
     """The value that is z-scored: log1p(max(x, 0)) for long-tailed features."""
     values = tf.cast(x.values, tf.float32)

@@ -23,6 +23,7 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from components import features as F
+from components.transform import sparse_from_rows
 from pipelines.evaluation import SERVING_EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE
 
 OUTPUT_KEY = "probability"
@@ -73,19 +74,6 @@ def _dataset(files, data_accessor, tf_transform_output, batch_size, seed):
     return dataset.map(lambda x, y: (_as_model_inputs(x), y)).repeat()
 
 
-def _sparse_from_dense(values: tf.Tensor, dtype) -> tf.SparseTensor:
-    """One value per row -> a [batch, <=1] SparseTensor; NaN (numbers) means missing."""
-    if values.dtype.is_floating:
-        present = tf.math.logical_not(tf.math.is_nan(values))
-    else:
-        present = tf.ones_like(values, tf.bool)
-    rows = tf.where(present)
-    indices = tf.concat([rows, tf.zeros_like(rows)], axis=1)
-    batch = tf.shape(values, out_type=tf.int64)[0]
-    return tf.SparseTensor(indices, tf.cast(tf.gather_nd(values, rows), dtype),
-                           tf.stack([batch, tf.constant(1, tf.int64)]))
-
-
 def export_serving_model(model, tf_transform_output, export_dir: str):
     """Save the model with the Transform graph inside and the three signatures."""
     export = tf.Module()  # tracks the model and the Transform layer's assets together
@@ -106,7 +94,7 @@ def export_serving_model(model, tf_transform_output, export_dir: str):
 
     @tf.function(input_signature=[raw_inputs])
     def serve_raw(raw):
-        return predict({name: _sparse_from_dense(raw[name], spec.dtype)
+        return predict({name: sparse_from_rows(raw[name], spec.dtype)
                         for name, spec in serving_spec.items()})
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])

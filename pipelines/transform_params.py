@@ -18,37 +18,30 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components import features as F
+from components.transform import sparse_from_rows
 
 _PROBE_HIGH = np.float32(1.0)  # a second numeric probe; 0 is the first
 
 
-def sparse_column(values: np.ndarray, dtype) -> tf.SparseTensor:
-    """A [batch, 1] SparseTensor from one value per row; NaN (numbers) or None means missing."""
-    present = np.array([v is not None and not (isinstance(v, float) and np.isnan(v)) for v in values])
-    rows = np.flatnonzero(present)
-    # As the serving signature does: numbers arrive as float64 and are cast (ints truncate).
-    kept = [int(values[i]) if dtype == tf.int64 else values[i] for i in rows]
-    return tf.SparseTensor(np.stack([rows, np.zeros_like(rows)], axis=1).astype(np.int64),
-                           tf.constant(kept, dtype=dtype) if kept else tf.zeros([0], dtype),
-                           [len(values), 1])
-
-
 def transform_columns(tf_transform_output: tft.TFTransformOutput, columns: dict) -> dict:
-    """Raw columns (one value per row, NaN/None = missing) -> transformed numpy columns."""
+    """Raw columns, one value per row (None or NaN = missing), through the Transform graph
+    exactly as the served model feeds it (components.transform.sparse_from_rows)."""
     raw_spec = tf_transform_output.raw_feature_spec()
     batch = len(next(iter(columns.values())))
     raw = {}
     for name in F.RAW_COLUMNS:
         values = columns.get(name, [None] * batch)
-        raw[name] = sparse_column(np.asarray(values, dtype=object), raw_spec[name].dtype)
+        if raw_spec[name].dtype == tf.string:
+            rows = tf.constant(["" if v is None else v for v in values], tf.string)
+        else:
+            rows = tf.constant([np.nan if v is None else float(v) for v in values], tf.float64)
+        raw[name] = sparse_from_rows(rows, raw_spec[name].dtype)
     out = tf_transform_output.transform_raw_features(raw, drop_unused_features=True)
     return {k: v.numpy() for k, v in out.items()}
 
 
 def _numeric_params(tf_transform_output) -> dict:
-    probes = {f.name: [0.0, float(_PROBE_HIGH)] for f in F.NUMERIC}
-    columns = {name: [int(v) if F.RAW_DTYPES[name] == F.INT else v for v in vs] for name, vs in probes.items()}
-    out = transform_columns(tf_transform_output, columns)
+    out = transform_columns(tf_transform_output, {f.name: [0.0, float(_PROBE_HIGH)] for f in F.NUMERIC})
     params = {}
     for f in F.NUMERIC:
         v0, v1 = np.float32(0.0), (np.log1p(_PROBE_HIGH) if f.log else _PROBE_HIGH)
