@@ -87,11 +87,11 @@ def score_and_time(framework: str, model_path: str, rows_path: str, out_path: st
 # ------------------------------------------------------------ reading the runs
 def _latest_outputs(metadata_path: str, component: str) -> dict:
     """Output and input artifacts (by key) of the latest execution of `component`."""
-    from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
-    from tfx import v1 as tfx
 
-    store = metadata_store.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
+    from pipelines.summary import open_metadata_store
+
+    store = open_metadata_store(metadata_path)
     nodes = [c for c in store.get_contexts_by_type("node") if c.name.endswith("." + component)]
     executions = [e for c in nodes for e in store.get_executions_by_context(c.id)
                   if e.last_known_state in (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)]
@@ -105,25 +105,6 @@ def _latest_outputs(metadata_path: str, component: str) -> dict:
             if step.HasField("key"):
                 found.setdefault(step.key, artifact)
     return found
-
-
-def _evaluation(uri: str) -> tuple[dict, dict]:
-    """Overall metrics and {slice feature: {value: metrics}} of the candidate model."""
-    import tensorflow_model_analysis as tfma
-
-    overall, slices = {}, {}
-    for per_slice in tfma.load_metrics(uri):
-        values = {kv.key.name: kv.value.double_value.value for kv in per_slice.metric_keys_and_values
-                  if kv.key.model_name != "baseline" and not kv.key.is_diff and kv.value.HasField("double_value")}
-        keys = per_slice.slice_key.single_slice_keys
-        if not keys:
-            overall = values
-        elif len(keys) == 1:
-            key = keys[0]
-            value = key.bytes_value.decode() if key.HasField("bytes_value") else (
-                key.int64_value if key.HasField("int64_value") else key.float_value)
-            slices.setdefault(key.column, {})[value] = values
-    return overall, slices
 
 
 def _size(path: str) -> int:
@@ -141,6 +122,8 @@ def _hardware(torch_device: str) -> str:
 
 
 def collect(home: str, work: str) -> dict:
+    from pipelines.summary import candidate_metrics  # TFMA: here, not in the worker processes
+
     metadata = os.path.join(home, "metadata", "tandem.sqlite")
     if not os.path.exists(metadata):
         raise NoRunError(f"no metadata store at {metadata}: run `tandem run all` first")
@@ -153,7 +136,7 @@ def collect(home: str, work: str) -> dict:
     branches = {"tf": (keras_eval, "evaluation", "Format-Serving"),
                 "torch": (torch_eval, "evaluation_result", os.path.join("Format-Serving", "model.pt"))}
     for framework, (outputs, evaluation_key, served) in branches.items():
-        overall, slices = _evaluation(outputs[evaluation_key].uri)
+        overall, slices = candidate_metrics(outputs[evaluation_key].uri)
         model_uri = outputs["model"].uri  # <root>/<Trainer>/model/<execution id>; model_run/<id> beside it
         model_path = os.path.join(model_uri, served)
         training_file = os.path.join(os.path.dirname(os.path.dirname(model_uri)), "model_run",

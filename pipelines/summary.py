@@ -49,7 +49,7 @@ class RunSummary:
         return out
 
 
-def _store(metadata_path: str) -> metadata_store.MetadataStore:
+def open_metadata_store(metadata_path: str) -> metadata_store.MetadataStore:
     return metadata_store.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path))
 
 
@@ -69,17 +69,22 @@ def _outputs_of_latest_run(store) -> tuple[str, dict[str, list[metadata_store_pb
     return run.name, outputs
 
 
-def _overall_metrics(uri: str) -> dict[str, float]:
-    metrics = {}
+def candidate_metrics(uri: str) -> tuple[dict[str, float], dict[str, dict]]:
+    """A ModelEvaluation's metrics of the candidate model: overall, and
+    {slice feature: {value: metrics}} for single-feature slices."""
+    overall, slices = {}, {}
     for per_slice in tfma.load_metrics(uri):
-        if per_slice.slice_key.single_slice_keys:
-            continue
-        for kv in per_slice.metric_keys_and_values:
-            if kv.key.model_name == "baseline" or kv.key.is_diff:
-                continue
-            if kv.value.HasField("double_value"):
-                metrics[kv.key.name] = kv.value.double_value.value
-    return metrics
+        values = {kv.key.name: kv.value.double_value.value for kv in per_slice.metric_keys_and_values
+                  if kv.key.model_name != "baseline" and not kv.key.is_diff and kv.value.HasField("double_value")}
+        keys = per_slice.slice_key.single_slice_keys
+        if not keys:
+            overall = values
+        elif len(keys) == 1:
+            key = keys[0]
+            value = key.bytes_value.decode() if key.HasField("bytes_value") else (
+                key.int64_value if key.HasField("int64_value") else key.float_value)
+            slices.setdefault(key.column, {})[value] = values
+    return overall, slices
 
 
 def _failed_thresholds(uri: str) -> list[str]:
@@ -99,7 +104,7 @@ def _branch(outputs: dict, evaluator_id: str, pusher_id: str) -> BranchSummary:
         if "blessed" in artifact.custom_properties:  # the ModelBlessing
             branch.blessed = artifact.custom_properties["blessed"].int_value == 1
         elif artifact.uri:  # the ModelEvaluation
-            branch.metrics = _overall_metrics(artifact.uri)
+            branch.metrics = candidate_metrics(artifact.uri)[0]
             branch.failed_thresholds = _failed_thresholds(artifact.uri)
     for pushed in outputs.get(pusher_id, []):
         props = pushed.custom_properties
@@ -110,7 +115,7 @@ def _branch(outputs: dict, evaluator_id: str, pusher_id: str) -> BranchSummary:
 
 
 def latest_run_summary(metadata_path: str) -> RunSummary:
-    run_id, outputs = _outputs_of_latest_run(_store(metadata_path))
+    run_id, outputs = _outputs_of_latest_run(open_metadata_store(metadata_path))
     summary = RunSummary(run_id=run_id)
     for anomalies in outputs.get("ExampleValidator", []):
         summary.anomalies += anomaly_problems(_as_tfx_artifact(anomalies, "ExampleAnomalies"))
