@@ -126,11 +126,12 @@ def run_fn(fn_args: tfx.components.FnArgs):
 
     model = build_model(categorical_sizes(tf_transform_output), hp["hidden_units"], hp["learning_rate"])
     epochs = max(1, min(10, fn_args.train_steps))  # several points on the TensorBoard curves
+    steps_per_epoch = max(1, fn_args.train_steps // epochs)
     start = time.perf_counter()
     model.fit(
         train,
         epochs=epochs,
-        steps_per_epoch=max(1, fn_args.train_steps // epochs),
+        steps_per_epoch=steps_per_epoch,
         validation_data=evaluation,
         validation_steps=fn_args.eval_steps,
         callbacks=[keras.callbacks.TensorBoard(log_dir=os.path.join(fn_args.model_run_dir, "keras")),
@@ -141,7 +142,7 @@ def run_fn(fn_args: tfx.components.FnArgs):
     seconds = time.perf_counter() - start
     export_serving_model(model, tf_transform_output, fn_args.serving_model_dir)
     # Beside the model, as the PyTorch trainer does: what `tandem compare` reports.
-    steps = max(1, fn_args.train_steps // epochs) * epochs
+    steps = steps_per_epoch * epochs
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, "training.json"), "w") as f:
         json.dump({"device": "gpu" if tf.config.list_physical_devices("GPU") else "cpu", "train_steps": steps,
                    "train_seconds": seconds, "examples_per_second": steps * hp["batch_size"] / seconds}, f, indent=1)

@@ -45,14 +45,13 @@ def _pipeline_config(args, home: str):
 
     input_base, pattern = _input(args.data, args.input_pattern)
     schema = stage_schema(args.schema or curated_schema_path(), os.path.join(home, "schemas"))
-    defaults = PipelineConfig(front=FrontConfig(input_base, schema), home=home)
-    train = TrainConfig(train_steps=args.train_steps) if args.train_steps else defaults.train
+    overrides = {"beam_args": tuple(args.beam_arg)} if args.beam_arg else {}  # else the config's defaults
     return PipelineConfig(
         front=FrontConfig(input_base, schema, input_pattern=pattern),
         home=home,
-        train=train,
-        beam_args=tuple(args.beam_arg) if args.beam_arg else defaults.beam_args,
+        train=TrainConfig(train_steps=args.train_steps) if args.train_steps else TrainConfig(),
         enable_cache=not args.no_cache,
+        **overrides,
     )
 
 
