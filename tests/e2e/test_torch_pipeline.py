@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from components import features as F
@@ -24,16 +25,6 @@ from pipelines.runner import run_pipeline
 from pipelines.summary import latest_run_summary
 
 pytestmark = pytest.mark.e2e
-
-SCORE_RAW_ROWS = """
-import json, math, sys, torch
-model = torch.jit.load(sys.argv[1])
-rows = json.load(open(sys.argv[2]))
-numbers = {k: torch.tensor([math.nan if v is None else v for v in vs], dtype=torch.float64)
-           for k, vs in rows["numbers"].items()}
-print(json.dumps(model(numbers, rows["strings"]).tolist()))
-"""
-
 
 def torch_config(home, train_steps):
     schema = stage_schema(curated_schema_path(), os.path.join(home, "schemas"))
@@ -57,25 +48,28 @@ def trained(home):
     return model_dir, run_dir
 
 
-def raw_rows_json(path, count=40):
+def raw_rows(path, count=40):
+    """Sample rows as torch_predict reads them: float64 numbers (NaN = missing), strings."""
     _, rows = read_rows()
     rows = rows[:count]
-    numbers = {n: [float(r[n]) if r[n] else None for r in rows]
-               for n in F.SERVING_FEATURES if F.RAW_DTYPES[n] != F.STRING}
-    strings = {n: [r[n] for r in rows] for n in F.SERVING_FEATURES if F.RAW_DTYPES[n] == F.STRING}
-    path.write_text(json.dumps({"numbers": numbers, "strings": strings}))
+    np.savez(path, **{n: np.array([r[n] for r in rows]) if F.RAW_DTYPES[n] == F.STRING else
+                      np.array([float(r[n]) if r[n] else np.nan for r in rows]) for n in F.SERVING_FEATURES})
     return str(path)
 
 
 def score(model_path, rows_path):
-    out = subprocess.run([sys.executable, "-c", SCORE_RAW_ROWS, model_path, rows_path], capture_output=True, text=True)
+    """Probabilities from the project's own PyTorch scorer, in its own process."""
+    out_path = os.path.join(os.path.dirname(rows_path), "predictions.npz")
+    out = subprocess.run([sys.executable, "-m", "pipelines.torch_predict", "--rows", rows_path, "--out", out_path,
+                          f"model={model_path}"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+    with np.load(out_path) as predictions:
+        return predictions["model"].tolist()
 
 
 def test_scripted_model_scores_raw_rows(trained, tmp_path):
     model_dir, _ = trained
-    probabilities = score(os.path.join(model_dir, "model.pt"), raw_rows_json(tmp_path / "rows.json"))
+    probabilities = score(os.path.join(model_dir, "model.pt"), raw_rows(tmp_path / "rows.npz"))
     assert len(probabilities) == 40
     assert all(0.0 <= p <= 1.0 for p in probabilities)
     assert len({round(p, 4) for p in probabilities}) > 5  # it looks at the features
@@ -98,7 +92,7 @@ def test_training_is_reproducible(trained, tmp_path):
                               "--config", config], capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         models.append(str(tmp_path / attempt / "model.pt"))
-    rows = raw_rows_json(tmp_path / "rows.json")
+    rows = raw_rows(tmp_path / "rows.npz")
     assert score(models[0], rows) == score(models[1], rows)
 
 
