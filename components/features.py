@@ -1,22 +1,28 @@
-"""The one source of truth for tandem's features: raw columns, how each is encoded, the label.
+"""The kinds of feature tandem knows, and how each is encoded: generic and import-light.
 
-Everything else — the curated schema's checks, `preprocessing_fn`, the Keras model's
-inputs, the serving signature, the PyTorch side — reads these definitions; none retypes them.
-
-The data is the Chicago Taxi trips sample (see data/PROVENANCE.md). The task is the
-classic "big tipper": did the rider tip more than 20 % of the fare?
+A dataset (components/datasets/<name>/) lists its raw columns as these kinds; everything
+else — the curated schema's checks, `preprocessing_fn`, both models' inputs, the serving
+contract — reads that list and retypes nothing. This module imports no framework, so
+the serving side and the PyTorch runtime can use it too.
 """
 
 from dataclasses import dataclass
 
-# Raw columns as they appear in the CSV, with their type in the curated schema.
+# A raw column's type in the curated schema.
 FLOAT, INT, STRING = "float", "int", "string"
+# What a client sends for a raw column: JSON numbers or strings (serving/contract.py).
+NUMBER = "number"
 
 
 @dataclass(frozen=True)
 class Feature:
     name: str
     dtype: str  # FLOAT, INT or STRING: the raw column's type
+
+    @property
+    def kind(self) -> str:
+        """How a client sends it: STRING for text, NUMBER for FLOAT and INT columns."""
+        return STRING if self.dtype == STRING else NUMBER
 
 
 @dataclass(frozen=True)
@@ -35,10 +41,6 @@ class Ordinal(Feature):
     low: int = 0
     high: int = 0
 
-    @property
-    def size(self) -> int:
-        return self.high - self.low + 2
-
 
 @dataclass(frozen=True)
 class Vocabulary(Feature):
@@ -53,57 +55,10 @@ class Vocabulary(Feature):
 
 @dataclass(frozen=True)
 class Quantiles(Feature):
-    """Bucketized by `buckets` quantiles of the training split; a missing value gets its
-    own bucket (index `buckets`)."""
+    """Bucketized by `buckets` quantiles of the training split (boundary b: values >= b go
+    above it); a missing value gets its own bucket, after the value buckets."""
 
     buckets: int = 10
-
-    @property
-    def size(self) -> int:
-        return self.buckets + 1
-
-
-NUMERIC = (
-    Numeric("trip_miles", FLOAT, log=True),
-    Numeric("fare", FLOAT, log=True),
-    Numeric("trip_seconds", INT, log=True),
-)
-ORDINAL = (
-    Ordinal("trip_start_hour", INT, low=0, high=23),
-    Ordinal("trip_start_day", INT, low=1, high=7),
-    Ordinal("trip_start_month", INT, low=1, high=12),
-)
-VOCABULARY = (
-    Vocabulary("payment_type", STRING),
-    Vocabulary("company", STRING, min_count=5),
-    Vocabulary("pickup_community_area", INT),
-    Vocabulary("dropoff_community_area", INT),
-    Vocabulary("dropoff_census_tract", INT, min_count=5),
-)
-QUANTILES = (
-    Quantiles("pickup_latitude", FLOAT),
-    Quantiles("pickup_longitude", FLOAT),
-    Quantiles("dropoff_latitude", FLOAT),
-    Quantiles("dropoff_longitude", FLOAT),
-)
-MODEL_FEATURES = NUMERIC + ORDINAL + VOCABULARY + QUANTILES
-
-# Columns in the data that the model does not use: still validated by the schema.
-UNUSED = (
-    Feature("trip_start_timestamp", INT),
-    Feature("pickup_census_tract", INT),  # missing in all but one row of the sample
-)
-
-# The label is derived, not read: big tipper <=> tips > TIP_FRACTION * fare.
-TIPS = Feature("tips", FLOAT)
-FARE = "fare"
-TIP_FRACTION = 0.2
-LABEL = "big_tipper"
-
-RAW_COLUMNS = tuple(f.name for f in MODEL_FEATURES + UNUSED + (TIPS,))
-# What a client sends to a served model: every model feature, never the tips.
-SERVING_FEATURES = tuple(f.name for f in MODEL_FEATURES)
-RAW_DTYPES = {f.name: f.dtype for f in MODEL_FEATURES + UNUSED + (TIPS,)}
 
 
 def transformed_name(name: str) -> str:

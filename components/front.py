@@ -3,8 +3,8 @@
     ExampleGen -> StatisticsGen -> ImportSchemaGen (curated) -> ExampleValidator -> gate
                -> Transform (runs only after the gate passed)
 
-The TFX and the PyTorch pipeline both call `create_front` and wire their trainers to
-`Front.transform`, so they train on the very same validated, transformed examples.
+Both branches wire their trainers to `Front.transform`, so they train on the very same
+validated, transformed examples.
 """
 
 from dataclasses import dataclass
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from tfx import v1 as tfx
 from tfx.dsl.components.base.base_node import BaseNode
 
-from components import ingest, validate
-from components.fingerprint import source_fingerprint
+from components import datasets, ingest, validate
+from components.fingerprint import code_fingerprint
 
 PREPROCESSING_FN = "components.transform.preprocessing_fn"
 
@@ -23,6 +23,7 @@ class FrontConfig:
     input_base: str  # a folder of CSV files
     schema_file: str  # the curated schema (a content-addressed copy, see validate.stage_schema)
     input_pattern: str = "*"  # files in input_base; may hold {SPAN}
+    dataset: str = datasets.DEFAULT  # a package in components/datasets/
     split_buckets: tuple[int, int] = (4, 1)  # train/eval hash buckets: 80 % / 20 %
 
 
@@ -50,7 +51,9 @@ def create_front(cfg: FrontConfig) -> Front:
         preprocessing_fn=PREPROCESSING_FN,
         # StatisticsGen already described the raw data; skip Transform's own statistics.
         disable_statistics=True,
-        custom_config={"code": source_fingerprint("components.features", "components.transform")},
+        custom_config={"dataset": cfg.dataset,
+                       "code": code_fingerprint(PREPROCESSING_FN.rsplit(".", 1)[0],
+                                                datasets.load(cfg.dataset).package)},
     )
     transform.add_upstream_node(gate)
     return Front(example_gen, statistics_gen, schema_importer, example_validator, gate, transform)

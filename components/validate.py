@@ -8,7 +8,6 @@ downstream (training, evaluation, push) happens on bad data.
 import hashlib
 import os
 import shutil
-from importlib import resources
 
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.utils import anomalies_util
@@ -16,7 +15,7 @@ from tfx import v1 as tfx
 from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics
 
-CURATED_SCHEMA = "taxi.pbtxt"
+from components.fingerprint import code_fingerprint
 
 
 class DataValidationError(RuntimeError):
@@ -28,10 +27,6 @@ class DataValidationError(RuntimeError):
             "data validation failed; the data does not match the curated schema:\n"
             + "\n".join(f"  - {p}" for p in problems)
             + f"\nfull report (ExampleAnomalies): {report_uri}")
-
-
-def curated_schema_path() -> str:
-    return str(resources.files("components") / "schema" / CURATED_SCHEMA)
 
 
 def stage_schema(schema_file: str, folder: str) -> str:
@@ -54,7 +49,7 @@ def anomaly_problems(anomalies: ExampleAnomalies) -> list[str]:
     """One line per anomalous feature and split: `split: feature: what is wrong`."""
     problems = []
     for split in artifact_utils.decode_split_names(anomalies.split_names):
-        path = os.path.join(anomalies.uri, f"Split-{split}", "SchemaDiff.pb")
+        path = os.path.join(artifact_utils.get_split_uri([anomalies], split), "SchemaDiff.pb")
         report = anomalies_util.load_anomalies_binary(path)
         for feature, info in sorted(report.anomaly_info.items()):
             detail = "; ".join(r.description for r in info.reason) or info.description
@@ -69,7 +64,8 @@ def empty_splits(statistics: ExampleStatistics) -> list[str]:
     """TFDV finds no anomaly in a split without rows (nothing to compare): say it here."""
     problems = []
     for split in artifact_utils.decode_split_names(statistics.split_names):
-        stats = tfdv.load_stats_binary(os.path.join(statistics.uri, f"Split-{split}", "FeatureStats.pb"))
+        stats = tfdv.load_stats_binary(
+            os.path.join(artifact_utils.get_split_uri([statistics], split), "FeatureStats.pb"))
         if sum(d.num_examples for d in stats.datasets) == 0:
             problems.append(f"{split}: dataset: no rows (an empty or header-only CSV file?)")
     return problems
@@ -79,8 +75,10 @@ def empty_splits(statistics: ExampleStatistics) -> list[str]:
 def AnomaliesGate(
     anomalies: tfx.dsl.components.InputArtifact[ExampleAnomalies],
     statistics: tfx.dsl.components.InputArtifact[ExampleStatistics],
+    code: tfx.dsl.components.Parameter[str],  # a fingerprint of this code, for TFX's cache key
 ) -> None:
     """Fails the run when ExampleValidator found any anomaly, or a split has no rows."""
+    del code
     problems = empty_splits(statistics) + anomaly_problems(anomalies)
     if problems:
         raise DataValidationError(problems, anomalies.uri)
@@ -94,5 +92,6 @@ def validation_components(examples, schema_file: str):
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_importer.outputs["schema"])
     gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"],
-                         statistics=statistics_gen.outputs["statistics"])
+                         statistics=statistics_gen.outputs["statistics"],
+                         code=code_fingerprint(__name__))
     return statistics_gen, schema_importer, example_validator, gate

@@ -7,7 +7,7 @@ resolver). A model that fails any threshold is not blessed, so the Pusher pushes
 
 from tensorflow_model_analysis.proto import config_pb2 as tfma
 
-from components import features as F
+from components.dataset import Dataset
 from pipelines.config import EvalConfig
 
 SERVING_EXAMPLES_SIGNATURE = "serving_examples"  # serialized tf.Examples in, for TFMA
@@ -27,8 +27,9 @@ def _overall_threshold(lower: float, max_drop: float | None = None) -> list:
     return [tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)]
 
 
-def eval_config(cfg: EvalConfig, signature_name: str = SERVING_EXAMPLES_SIGNATURE,
-                preprocessing: tuple[str, ...] = (TRANSFORM_SIGNATURE,)) -> tfma.EvalConfig:
+def eval_config(cfg: EvalConfig, dataset: Dataset) -> tfma.EvalConfig:
+    """For a SavedModel that TFMA runs: serialized raw examples in, the label from the
+    Transform graph inside it (the Keras model's signatures)."""
     metrics = [
         tfma.MetricConfig(class_name="ExampleCount"),
         tfma.MetricConfig(class_name="AUC",
@@ -41,23 +42,25 @@ def eval_config(cfg: EvalConfig, signature_name: str = SERVING_EXAMPLES_SIGNATUR
     ]
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(
-            signature_name=signature_name,
-            label_key=F.LABEL,
-            preprocessing_function_names=list(preprocessing))],
+            signature_name=SERVING_EXAMPLES_SIGNATURE,
+            label_key=dataset.label.name,
+            preprocessing_function_names=[TRANSFORM_SIGNATURE])],
         metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
         slicing_specs=[tfma.SlicingSpec()]
-        + [tfma.SlicingSpec(feature_keys=[key]) for key in cfg.slices],
+        + [tfma.SlicingSpec(feature_keys=[key]) for key in dataset.slices],
     )
 
 
-def materialized_eval_config(cfg: EvalConfig, prediction_key: str, baseline_key: str | None) -> tfma.EvalConfig:
+def materialized_eval_config(cfg: EvalConfig, dataset: Dataset, prediction_key: str,
+                             baseline_key: str | None) -> tfma.EvalConfig:
     """The same metrics, slices and thresholds, over predictions already in the examples
     (for models TFMA cannot load). Without a baseline, change thresholds cannot apply."""
-    config = eval_config(cfg)
+    config = eval_config(cfg, dataset)
     del config.model_specs[:]
-    config.model_specs.add(name="candidate", label_key=F.LABEL, prediction_key=prediction_key)
+    label = dataset.label.name
+    config.model_specs.add(name="candidate", label_key=label, prediction_key=prediction_key)
     if baseline_key:
-        config.model_specs.add(name="baseline", label_key=F.LABEL, prediction_key=baseline_key, is_baseline=True)
+        config.model_specs.add(name="baseline", label_key=label, prediction_key=baseline_key, is_baseline=True)
     else:
         for spec in config.metrics_specs:
             for metric in spec.metrics:

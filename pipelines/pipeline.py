@@ -1,28 +1,24 @@
-"""`create_pipeline`: the shared front, then one branch per framework asked for.
+"""`create_pipeline`: the shared front, then the branches asked for (pipelines/branches.py).
 
-One pipeline name and one metadata store for all branches, so the front and Transform
-run once and stay cached whichever branches a run selects. Only wiring happens here;
-pipelines/runner.py picks the orchestrator and the Beam runner.
+One pipeline and one metadata store per dataset for both branches, so the front and
+Transform run once and stay cached whichever branches a run selects. Only wiring happens
+here; pipelines/runner.py picks the orchestrator and the Beam runner.
 """
 
 from tfx import v1 as tfx
 
 from components.front import create_front
+from pipelines.branches import BRANCHES, Branch
 from pipelines.config import PipelineConfig
-from pipelines.tfx_pipeline import keras_branch
-from pipelines.torch_pipeline import torch_branch
-
-BRANCHES = {"tf": keras_branch, "torch": torch_branch}
 
 
-def create_pipeline(cfg: PipelineConfig, frameworks: tuple[str, ...] = ("tf",)) -> tfx.dsl.Pipeline:
-    unknown = set(frameworks) - set(BRANCHES)
-    if unknown or not frameworks:
-        raise ValueError(f"frameworks must be among {sorted(BRANCHES)}, got {frameworks}")
+def create_pipeline(cfg: PipelineConfig, branches: tuple[Branch, ...] = tuple(BRANCHES.values())) -> tfx.dsl.Pipeline:
+    if not branches:
+        raise ValueError("a pipeline needs at least one branch")
     front = create_front(cfg.front)
     components = front.components()
-    for framework in frameworks:
-        components += BRANCHES[framework](cfg, front)
+    for branch in branches:
+        components += branch.create(cfg, front, branch)
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.name,
         pipeline_root=cfg.pipeline_root,

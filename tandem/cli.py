@@ -1,9 +1,14 @@
 """tandem's command line.
 
-    tandem run tf|torch|all [--data PATH] [--home DIR] [--beam-arg ARG ...]   run pipelines
-    tandem compare [--home DIR] [--out reports]                     Keras vs. PyTorch report
-    tandem schema draft [--data PATH] --out FILE                    a SchemaGen draft to review
-    tandem data generate --rows N --out FILE                        scale the sample (benchmarks)
+    tandem run tf|torch|all [--data PATH] [--beam-arg ARG ...]   run the pipelines
+    tandem compare [--out reports]                               Keras vs. PyTorch report
+    tandem tensorboard [--port 6006]                             both trainers' logs, side by side
+    tandem schema draft [--data PATH] --out FILE                 a SchemaGen draft to review
+    tandem data generate --rows N --out FILE                     scale the bundled data (benchmarks)
+
+Every command takes --home DIR (default ./tandem_home, or $TANDEM_HOME) and --dataset NAME
+(default taxi; see components/datasets/). `tf` is the Keras branch (TensorFlow, served by
+TF Serving); `torch` the PyTorch branch (served by TorchServe).
 
 Exit status: 0 on success, 2 for bad arguments, 3 when the data fails validation,
 1 when a component fails for another reason.
@@ -22,11 +27,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 EXIT_FAILED, EXIT_USAGE, EXIT_INVALID_DATA = 1, 2, 3
 
 
-def _input(data: str | None, pattern: str | None = None) -> tuple[str, str]:
-    """--data PATH [--input-pattern P] -> (input_base folder, input_pattern) for ExampleGen."""
-    from components.data import bundled_csv
+def _dataset(args):
+    from components import datasets
 
-    path = os.path.abspath(data or bundled_csv())
+    return datasets.load(args.dataset)
+
+
+def _input(data: str | None, pattern: str | None = None, bundled=None) -> tuple[str, str]:
+    """--data PATH [--input-pattern P] -> (input_base folder, input_pattern) for ExampleGen.
+    `bundled`: a function that returns the bundled data's path, used when --data is not given."""
+    path = os.path.abspath(data or bundled())
     if os.path.isfile(path) and not pattern:
         return os.path.dirname(path), glob.escape(os.path.basename(path))
     if os.path.isdir(path):
@@ -38,16 +48,20 @@ def _input(data: str | None, pattern: str | None = None) -> tuple[str, str]:
     raise SystemExit(f"tandem: error: --data {data}: no such {'folder' if pattern else 'file or folder'}")
 
 
+def _bundled(args, home: str):
+    return lambda: _dataset(args).bundled_csv(os.path.join(home, "data"))
+
+
 def _pipeline_config(args, home: str):
     from components.front import FrontConfig
-    from components.validate import curated_schema_path, stage_schema
+    from components.validate import stage_schema
     from pipelines.config import PipelineConfig, TrainConfig
 
-    input_base, pattern = _input(args.data, args.input_pattern)
-    schema = stage_schema(args.schema or curated_schema_path(), os.path.join(home, "schemas"))
+    input_base, pattern = _input(args.data, args.input_pattern, _bundled(args, home))
+    schema = stage_schema(args.schema or _dataset(args).schema_path, os.path.join(home, "schemas"))
     overrides = {"beam_args": tuple(args.beam_arg)} if args.beam_arg else {}  # else the config's defaults
     return PipelineConfig(
-        front=FrontConfig(input_base, schema, input_pattern=pattern),
+        front=FrontConfig(input_base, schema, input_pattern=pattern, dataset=args.dataset),
         home=home,
         train=TrainConfig(train_steps=args.train_steps) if args.train_steps else TrainConfig(),
         enable_cache=not args.no_cache,
@@ -91,18 +105,19 @@ def cmd_run(args) -> int:
     with _logs_to_file(home, f"run-{args.pipeline}", args.verbose) as (terminal, log):
         # Imported here, after stderr went to the log: TensorFlow talks a lot on import.
         from components.validate import DataValidationError
-        from pipelines.runner import PipelineError, run_pipeline
-        from pipelines.summary import latest_run_summary
+        from pipelines.branches import by_cli_name
         from pipelines.pipeline import create_pipeline
+        from pipelines.runner import PipelineError, run_pipeline
+        from reporting.summary import run_summary
 
         cfg = _pipeline_config(args, home)
+        branches = by_cli_name(args.pipeline)
         source = os.path.join(cfg.front.input_base, cfg.front.input_pattern)
-        branches = {"tf": "TFX/Keras", "torch": "PyTorch", "all": "TFX/Keras and PyTorch"}[args.pipeline]
-        print(f"tandem: running the shared front, then {branches}, on {source}")
+        print(f"tandem: running the shared front, then {' and '.join(b.title for b in branches)}, "
+              f"on {source} (dataset {cfg.front.dataset})")
         print(f"tandem: outputs under {cfg.home}" + (f"; full log in {log}" if log else ""))
         try:
-            frameworks = ("tf", "torch") if args.pipeline == "all" else (args.pipeline,)
-            seconds = run_pipeline(create_pipeline(cfg, frameworks), verbose=args.verbose)
+            seconds = run_pipeline(create_pipeline(cfg, branches), verbose=args.verbose)
         except DataValidationError as error:
             print(f"tandem: STOPPED by the validation gate: nothing was trained or pushed.\n{error}", file=terminal)
             return EXIT_INVALID_DATA
@@ -113,7 +128,7 @@ def cmd_run(args) -> int:
                   + (f" Full log: {log}" if log else ""), file=terminal)
             return EXIT_FAILED
         print(f"tandem: finished in {seconds:.1f}s")
-        for line in latest_run_summary(cfg.metadata_path).lines():
+        for line in run_summary(cfg.metadata_path).lines():
             print(f"  {line}")
     return 0
 
@@ -121,12 +136,12 @@ def cmd_run(args) -> int:
 def cmd_compare(args) -> int:
     home = os.path.abspath(args.home)
     with _logs_to_file(home, "compare", args.verbose) as (terminal, log):
-        from pipelines.compare import NoRunError, compare
+        from reporting.compare import NoRunError, compare
 
         print(f"tandem: comparing the latest TFX/Keras and PyTorch models under {home}"
               + (f"; full log in {log}" if log else ""))
         try:
-            md_path, html_path = compare(home, os.path.abspath(args.out))
+            md_path, html_path = compare(home, args.dataset, os.path.abspath(args.out))
         except NoRunError as error:
             print(f"tandem: {error}", file=terminal)
             return EXIT_FAILED
@@ -134,57 +149,89 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_tensorboard(args) -> int:
+    home = os.path.abspath(args.home)
+    from reporting.tensorboard import NoRunError, log_dirs
+
+    try:
+        dirs = log_dirs(home, args.dataset)
+    except NoRunError as error:
+        print(f"tandem: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    for name, path in dirs.items():
+        print(f"tandem: {name}: {path}")
+    print(f"tandem: TensorBoard on http://{args.host}:{args.port}/ (Ctrl-C stops it)")
+    spec = ",".join(f"{name}:{path}" for name, path in dirs.items())
+    os.execvp("tensorboard", ["tensorboard", "--logdir_spec", spec, "--host", args.host, "--port", str(args.port)])
+
+
 def cmd_schema_draft(args) -> int:
     from pipelines.schema_draft import write_schema_draft
 
-    input_base, pattern = _input(args.data)
-    path = write_schema_draft(input_base, pattern, os.path.abspath(args.home), args.out)
-    print(f"tandem: wrote a SchemaGen draft to {path}; review it against components/schema/ before adopting")
+    home = os.path.abspath(args.home)
+    input_base, pattern = _input(args.data, bundled=_bundled(args, home))
+    path = write_schema_draft(input_base, pattern, home, args.out)
+    print(f"tandem: wrote a SchemaGen draft to {path}; review it against {_dataset(args).schema_path} before adopting")
     return 0
 
 
 def cmd_data_generate(args) -> int:
     from components.data import generate
 
-    print(f"tandem: wrote {generate(args.rows, args.out, seed=args.seed)} ({args.rows} rows)")
+    source = _bundled(args, os.path.abspath(args.home))()
+    print(f"tandem: wrote {generate(_dataset(args), source, args.rows, args.out, seed=args.seed)} ({args.rows} rows)")
     return 0
 
 
+def _shared_options() -> argparse.ArgumentParser:
+    """Options every command takes (argparse parent parser)."""
+    from components import datasets
+
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("--home", default=os.environ.get("TANDEM_HOME", "tandem_home"),
+                        help="where pipeline outputs, metadata, pushed models and logs go "
+                             "(default: ./tandem_home, or $TANDEM_HOME)")
+    shared.add_argument("--dataset", default=datasets.DEFAULT, choices=datasets.names(),
+                        help=f"the dataset package in components/datasets/ (default: {datasets.DEFAULT})")
+    shared.add_argument("--verbose", action="store_true", help="show TFX, Beam and TensorFlow logs")
+    return shared
+
+
 def parser() -> argparse.ArgumentParser:
+    shared = _shared_options()
     p = argparse.ArgumentParser(prog="tandem", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run a pipeline locally (LocalDagRunner + Beam DirectRunner)")
+    run = sub.add_parser("run", parents=[shared], help="run the pipelines locally (LocalDagRunner + Beam DirectRunner)")
     run.add_argument("pipeline", choices=["tf", "torch", "all"],
-                     help="which branch after the shared front: TFX/Keras, PyTorch, or both")
-    run.add_argument("--data", help="a CSV file or a folder of CSV files (default: the bundled sample)")
+                     help="which branch after the shared front: tf (Keras), torch (PyTorch), or both")
+    run.add_argument("--data", help="a CSV file or a folder of CSV files (default: the dataset's bundled data)")
     run.add_argument("--input-pattern", help="files to read in the data folder; may contain {SPAN}")
-    run.add_argument("--schema", help="a curated schema to validate against (default: the checked-in one)")
-    run.add_argument("--home", default=os.environ.get("TANDEM_HOME", "tandem_home"),
-                     help="where pipeline outputs, metadata and pushed models go (default: ./tandem_home)")
-    run.add_argument("--train-steps", type=int, help="training steps (default: the TrainConfig value)")
+    run.add_argument("--schema", help="a curated schema to validate against (default: the dataset's checked-in one)")
+    run.add_argument("--train-steps", type=int, help="optimizer steps, for both trainers (default: TrainConfig's)")
     run.add_argument("--beam-arg", action="append", metavar="ARG",
                      help="a Beam pipeline option, repeatable, e.g. --beam-arg=--runner=FlinkRunner "
                           "(replaces the DirectRunner multi-processing defaults)")
     run.add_argument("--no-cache", action="store_true", help="run every component, ignoring TFX's cache")
-    run.add_argument("--verbose", action="store_true", help="show TFX and Beam logs")
     run.set_defaults(func=cmd_run)
 
-    comparison = sub.add_parser("compare", help="report the latest Keras and PyTorch models side by side")
-    comparison.add_argument("--home", default=os.environ.get("TANDEM_HOME", "tandem_home"))
+    comparison = sub.add_parser("compare", parents=[shared], help="report the latest Keras and PyTorch models side by side")
     comparison.add_argument("--out", default="reports", help="where comparison.md/.html and plots go")
-    comparison.add_argument("--verbose", action="store_true", help="show TensorFlow and TFMA logs")
     comparison.set_defaults(func=cmd_compare)
 
+    board = sub.add_parser("tensorboard", parents=[shared], help="serve both trainers' latest logs side by side")
+    board.add_argument("--port", type=int, default=6006)
+    board.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: loopback only)")
+    board.set_defaults(func=cmd_tensorboard)
+
     schema = sub.add_parser("schema", help="schema tools").add_subparsers(dest="action", required=True)
-    draft = schema.add_parser("draft", help="infer a draft schema with SchemaGen, for review")
-    draft.add_argument("--data", help="a CSV file or folder (default: the bundled sample)")
+    draft = schema.add_parser("draft", parents=[shared], help="infer a draft schema with SchemaGen, for review")
+    draft.add_argument("--data", help="a CSV file or folder (default: the dataset's bundled data)")
     draft.add_argument("--out", required=True, help="where to write the draft schema.pbtxt")
-    draft.add_argument("--home", default=os.environ.get("TANDEM_HOME", "tandem_home"))
     draft.set_defaults(func=cmd_schema_draft)
 
     data = sub.add_parser("data", help="data tools").add_subparsers(dest="action", required=True)
-    gen = data.add_parser("generate", help="scale the bundled sample to N rows (deterministic)")
+    gen = data.add_parser("generate", parents=[shared], help="scale the bundled data to N rows (deterministic)")
     gen.add_argument("--rows", type=int, required=True)
     gen.add_argument("--out", required=True)
     gen.add_argument("--seed", type=int, default=0)
@@ -198,6 +245,8 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     if getattr(args, "train_steps", None) is not None and args.train_steps < 1:
         parser().error("--train-steps must be at least 1")
+    if getattr(args, "rows", None) is not None and args.rows < 1:
+        parser().error("--rows must be at least 1")
     return args.func(args)
 
 

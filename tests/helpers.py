@@ -1,10 +1,13 @@
-"""Test helpers: the checked-in sample and ways to write corrupted copies of it."""
+"""Test helpers: the taxi dataset's checked-in sample, and ways to write corrupted copies of it."""
 
 import csv
 import os
 
+from components import datasets
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLE_CSV = os.path.join(REPO, "data", "taxi_sample.csv")
+TAXI = datasets.load("taxi")
+SAMPLE_CSV = TAXI.sample_path
 # Tests run small data: one in-process Beam worker starts faster than a pool.
 IN_MEMORY = ["--beam-arg=--direct_running_mode=in_memory"]
 
@@ -21,3 +24,10 @@ def write_rows(path, header: list[str], rows: list[dict]) -> str:
         writer.writeheader()
         writer.writerows(rows)
     return str(path)
+
+
+def json_rows(dataset=TAXI, count: int = 32, path: str | None = None) -> list[dict]:
+    """Sample rows as a client sends them (serving/contract.py): every feature, null if missing."""
+    _, rows = read_rows(path or dataset.sample_path)
+    return [{n: (r[n] if dataset.is_string(n) else (float(r[n]) if r[n] else None)) for n in dataset.serving_features}
+            for r in rows[:count]]

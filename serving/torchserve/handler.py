@@ -1,87 +1,68 @@
-"""TorchServe handler for tandem's big-tipper model: thin, and needs only torch.
+"""TorchServe handler for a tandem model: load, preprocess, predict, postprocess. Thin.
 
-The archived model is a TorchScript ServingModel: raw rows in, probabilities out; the
-preprocessing (the Transform parameters) is inside it. This handler only turns the
-request body into its inputs, with the same contract as TF Serving's REST predict:
+The archive holds a TorchScript ServingModel (raw rows in, probabilities out; the
+preprocessing is inside it), its contract.json, and serving/contract.py. The request
+contract is serving/contract.py's, the same as every tandem server:
 
-    {"instances": [{"trip_miles": 2.5, "payment_type": "Cash", ...}, ...]}
-    -> {"predictions": [{"probability": 0.83}, ...]}
+    {"instances": [{"trip_miles": 2.5, "payment_type": "Cash", ...}, ...]} -> {"predictions": [0.83, ...]}
 
-A missing number is sent as null (or NaN, or left out), a missing string as "" (or
-null, or left out). A malformed body answers 400 with what is wrong.
+With server-side batching, one request's error does not fail the others in its batch:
+each answers with its own status.
 """
 
-import json
-import math
+import os
+from dataclasses import dataclass
 
 import torch
 from ts.torch_handler.base_handler import BaseHandler
-from ts.utils.util import PredictionException
 
-# The raw features the model takes: numbers and strings (components/features.py).
-STRING_FEATURES = ("payment_type", "company")
-NUMBER_FEATURES = (
-    "trip_miles", "fare", "trip_seconds", "trip_start_hour", "trip_start_day", "trip_start_month",
-    "pickup_community_area", "dropoff_community_area", "dropoff_census_tract",
-    "pickup_latitude", "pickup_longitude", "dropoff_latitude", "dropoff_longitude",
-)
+from serving.contract import CONTRACT_FILE, Columns, Contract, ContractError
 
 
-def _instances(body) -> list:
-    if isinstance(body, (bytes, bytearray)):
-        body = body.decode("utf-8")
-    if isinstance(body, str):
-        try:
-            body = json.loads(body)
-        except json.JSONDecodeError as error:
-            raise PredictionException(f"request body is not JSON: {error}", 400) from None
-    if not isinstance(body, dict) or not isinstance(body.get("instances"), list) or not body["instances"]:
-        raise PredictionException('expected {"instances": [{feature: value, ...}, ...]}', 400)
-    for row in body["instances"]:
-        if not isinstance(row, dict):
-            raise PredictionException("each instance must be an object of feature values", 400)
-    return body["instances"]
+@dataclass
+class Batch:
+    """Per request of TorchServe's batch: parsed Columns, or the ContractError it raised."""
+
+    requests: list
+    probabilities: list | None = None
 
 
-def _number(row: dict, name: str) -> float:
-    value = row.get(name)
-    if value is None:
-        return math.nan
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise PredictionException(f"feature {name!r} must be a number or null, got {value!r}", 400)
-    return float(value)
+class TandemHandler(BaseHandler):
+    def initialize(self, context):
+        super().initialize(context)  # loads the TorchScript model onto self.device
+        self.contract = Contract.from_file(os.path.join(context.system_properties["model_dir"], CONTRACT_FILE))
+        reads = self.model.input_kinds()
+        if dict(reads) != self.contract.features:
+            raise RuntimeError(f"the model reads {dict(reads)} but its {CONTRACT_FILE} says "
+                               f"{self.contract.features}: the archive is inconsistent")
 
-
-def _string(row: dict, name: str) -> str:
-    value = row.get(name)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise PredictionException(f"feature {name!r} must be a string or null, got {value!r}", 400)
-    return value
-
-
-class BigTipperHandler(BaseHandler):
-    def preprocess(self, data):
-        rows, counts = [], []
+    def preprocess(self, data) -> Batch:
+        requests = []
         for request in data:
-            instances = _instances(request.get("body") if request.get("body") is not None else request.get("data"))
-            rows += instances
-            counts.append(len(instances))
-        self._counts = counts
-        numbers = {n: torch.tensor([_number(r, n) for r in rows], dtype=torch.float64) for n in NUMBER_FEATURES}
-        strings = {n: [_string(r, n) for r in rows] for n in STRING_FEATURES}
-        return numbers, strings
+            body = request.get("body") if request.get("body") is not None else request.get("data")
+            try:
+                requests.append(self.contract.parse(body))
+            except ContractError as error:
+                requests.append(error)
+        return Batch(requests)
 
-    def inference(self, data, *args, **kwargs):
-        numbers, strings = data
-        with torch.no_grad():
-            return self.model(numbers, strings)
+    def inference(self, batch: Batch, *args, **kwargs) -> Batch:
+        good = [r for r in batch.requests if isinstance(r, Columns)]
+        if good:
+            numbers = {name: torch.tensor([v for r in good for v in r.numbers[name]], dtype=torch.float64,
+                                          device=self.device) for name in good[0].numbers}
+            strings = {name: [v for r in good for v in r.strings[name]] for name in good[0].strings}
+            with torch.no_grad():
+                batch.probabilities = self.model(numbers, strings).cpu().tolist()
+        return batch
 
-    def postprocess(self, data):
-        probabilities = data.tolist()
+    def postprocess(self, batch: Batch) -> list:
         out, start = [], 0
-        for count in self._counts:  # one response per request in the batch
-            out.append({"predictions": [{"probability": p} for p in probabilities[start:start + count]]})
-            start += count
+        for idx, request in enumerate(batch.requests):
+            if isinstance(request, ContractError):
+                self.context.set_response_status(request.status, str(request), idx=idx)
+                out.append({"error": str(request)})
+            else:
+                out.append(Contract.response(batch.probabilities[start:start + request.rows]))
+                start += request.rows
         return out

@@ -9,16 +9,14 @@ import os
 import pytest
 import tensorflow_data_validation as tfdv
 
-from components.data import bundled_csv
-from components.validate import curated_schema_path
-from helpers import IN_MEMORY, SAMPLE_CSV, read_rows, write_rows
+from helpers import IN_MEMORY, SAMPLE_CSV, TAXI, read_rows, write_rows
 from tandem.cli import EXIT_FAILED, EXIT_INVALID_DATA
 
 
-@pytest.mark.parametrize("path", [SAMPLE_CSV, bundled_csv()], ids=["sample", "bundled"])
+@pytest.mark.parametrize("path", [SAMPLE_CSV, TAXI.bundled_csv("")], ids=["sample", "bundled"])
 def test_curated_schema_accepts_the_real_data(path):
     stats = tfdv.generate_statistics_from_csv(path)
-    anomalies = tfdv.validate_statistics(stats, tfdv.load_schema_text(curated_schema_path()))
+    anomalies = tfdv.validate_statistics(stats, tfdv.load_schema_text(TAXI.schema_path))
     assert dict(anomalies.anomaly_info) == {}
 
 
@@ -55,7 +53,7 @@ CORRUPTIONS = {
 
 
 def _assert_nothing_after_the_gate(home):
-    ran = set(os.listdir(os.path.join(home, "pipelines", "tandem")))
+    ran = set(os.listdir(os.path.join(home, "pipelines", "tandem-taxi")))
     assert ran <= {"CsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "AnomaliesGate"}, ran
     assert not os.path.exists(os.path.join(home, "serving"))
 

@@ -19,8 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import features as F
-from helpers import IN_MEMORY, SAMPLE_CSV, read_rows
+from helpers import IN_MEMORY, SAMPLE_CSV, TAXI, json_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +32,7 @@ def pushed(tmp_path_factory):
     with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
         code = main(["run", "all", "--data", SAMPLE_CSV, "--home", home, "--train-steps", "300", *IN_MEMORY])
     assert code == 0
-    (saved_model,) = glob.glob(os.path.join(home, "serving", "tf", "big_tipper", "*"))
+    (saved_model,) = glob.glob(os.path.join(home, "serving", "keras", "big_tipper", "*"))
     (mar,) = glob.glob(os.path.join(home, "serving", "torch", "model_store", "*.mar"))
     return saved_model, mar, home
 
@@ -75,15 +74,6 @@ def torchserve(pushed, tmp_path_factory):
         server.wait(30)
 
 
-def _rows(count=32):
-    _, rows = read_rows()
-    out = []
-    for r in rows[:count]:
-        out.append({n: (r[n] if F.RAW_DTYPES[n] == F.STRING else (float(r[n]) if r[n] else None))
-                    for n in F.SERVING_FEATURES})
-    return out
-
-
 def _post(url, body: bytes):
     request = urllib.request.Request(f"{url}/predictions/big_tipper", data=body,
                                      headers={"Content-Type": "application/json"})
@@ -92,13 +82,13 @@ def _post(url, body: bytes):
 
 def test_both_served_models_answer_the_same_json_rows(pushed, torchserve):
     saved_model, _, _ = pushed
-    rows = _rows()
+    rows = json_rows()
     torch_answer = json.loads(_post(torchserve, json.dumps({"instances": rows}).encode()).read())
-    from_torch = np.array([p["probability"] for p in torch_answer["predictions"]])
+    from_torch = np.array(torch_answer["predictions"])
 
     serving = tf.saved_model.load(saved_model).signatures["serving_default"]
-    inputs = {n: tf.constant([r[n] for r in rows]) if F.RAW_DTYPES[n] == F.STRING else
-              tf.constant([math.nan if r[n] is None else r[n] for r in rows], tf.float64) for n in F.SERVING_FEATURES}
+    inputs = {n: tf.constant([r[n] for r in rows]) if TAXI.is_string(n) else
+              tf.constant([math.nan if r[n] is None else r[n] for r in rows], tf.float64) for n in TAXI.serving_features}
     from_tf = serving(**inputs)["probability"].numpy()
 
     assert from_torch.shape == from_tf.shape == (len(rows),)

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components import features as F
-from helpers import IN_MEMORY, SAMPLE_CSV, read_rows
+from helpers import IN_MEMORY, SAMPLE_CSV, TAXI, read_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +29,7 @@ def run(run_cli, home, *extra):
 
 
 def versions(home):
-    serving = os.path.join(home, "serving", "tf", "big_tipper")
+    serving = os.path.join(home, "serving", "keras", "big_tipper")
     return sorted(os.listdir(serving)) if os.path.isdir(serving) else []
 
 
@@ -57,12 +56,12 @@ def test_first_run_trains_blesses_and_pushes_a_version(first_run, home):
 
 
 def test_pushed_model_scores_raw_rows_like_tf_examples(first_run, home):
-    model = tf.saved_model.load(os.path.join(home, "serving", "tf", "big_tipper", versions(home)[0]))
+    model = tf.saved_model.load(os.path.join(home, "serving", "keras", "big_tipper", versions(home)[0]))
     _, rows = read_rows()
     rows = rows[:32]
     raw = {}
-    for name in F.SERVING_FEATURES:
-        if F.RAW_DTYPES[name] == F.STRING:
+    for name in TAXI.serving_features:
+        if TAXI.is_string(name):
             raw[name] = tf.constant([r[name] for r in rows])
         else:  # a missing number is sent as NaN
             raw[name] = tf.constant([float(r[name]) if r[name] else math.nan for r in rows], tf.float64)
@@ -74,13 +73,13 @@ def test_pushed_model_scores_raw_rows_like_tf_examples(first_run, home):
     examples = []
     for r in rows:
         feature = {}
-        for name in F.SERVING_FEATURES:
+        for name in TAXI.serving_features:
             if not r[name]:
                 continue
-            dtype = F.RAW_DTYPES[name]
-            if dtype == F.STRING:
+            dtype = TAXI.raw_dtypes[name]
+            if dtype == "string":
                 feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[r[name].encode()]))
-            elif dtype == F.INT:
+            elif dtype == "int":
                 feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(float(r[name]))]))
             else:
                 feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(r[name])]))
@@ -97,10 +96,8 @@ def test_rerun_resumes_from_cache(first_run, home, run_cli):
 
 
 def test_edited_schema_invalidates_what_depends_on_it(first_run, home, run_cli, tmp_path):
-    from components.validate import curated_schema_path
-
     edited = tmp_path / "schema.pbtxt"
-    edited.write_text(open(curated_schema_path()).read() + "\n# reviewed again\n")
+    edited.write_text(open(TAXI.schema_path).read() + "\n# reviewed again\n")
     code, out, err = run(run_cli, home, "--schema", str(edited))
     assert code == 0, err
     lines = out.splitlines()

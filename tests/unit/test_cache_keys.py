@@ -1,50 +1,96 @@
-"""Edits to user code and to the curated schema must reach TFX's cache key.
+"""Edits to tandem's code and to the curated schema must reach TFX's cache key.
 
-TFX keys its cache on a component's inputs and exec properties. User code is named by
-module path (unchanged by an edit), so a fingerprint of the source rides in
-custom_config; the schema is imported from a content-addressed copy. The end-to-end
-test shows the schema case on a real re-run.
+TFX keys its cache on a component's inputs and exec properties; code is named by module
+path, which an edit does not change. Each component that runs tandem code carries a
+fingerprint of all the code it can run in an exec property. These tests copy the code to a
+temporary folder, build the pipeline there in a fresh interpreter, edit one module, build
+it again, and compare the exec properties TFX would key on: the expectation is what an edit
+must (and must not) change, never a fingerprint recomputed here.
 """
 
-import importlib
 import json
+import os
+import shutil
+import subprocess
 import sys
 
-from components.fingerprint import source_fingerprint
+import pytest
+
+from components.validate import stage_schema
+from helpers import REPO, TAXI
+
+# In a fresh interpreter on the copy: the exec properties as they are, then after each edit
+# (a comment appended to one file, then taken out again).
+EXEC_PROPERTIES = """
+import json, sys
 from components.front import FrontConfig
-from components.validate import curated_schema_path, stage_schema
 from pipelines.config import PipelineConfig
 from pipelines.pipeline import create_pipeline
-from pipelines.torch_pipeline import TORCH_CODE
+
+def properties():
+    cfg = PipelineConfig(front=FrontConfig(sys.argv[1], sys.argv[2]), home=sys.argv[1])
+    return {c.id: {k: str(v) for k, v in c.exec_properties.items()} for c in create_pipeline(cfg).components}
+
+out = {"": properties()}
+for edit in json.loads(sys.argv[3]):
+    original = open(edit).read()
+    with open(edit, "w") as f:
+        f.write(original + "\\n# an edit\\n")
+    out[edit] = properties()
+    with open(edit, "w") as f:
+        f.write(original)
+print(json.dumps(out))
+"""
+CUSTOM = ("AnomaliesGate", "Transform", "KerasTrainer", "TorchTrainer", "TorchEvaluator", "TorchPusher")
 
 
-def test_fingerprint_follows_the_source(tmp_path, monkeypatch):
-    module = tmp_path / "user_code_probe.py"
-    module.write_text("def preprocessing_fn(inputs):\n    return inputs\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    importlib.invalidate_caches()
-    before = source_fingerprint("user_code_probe")
-    module.write_text("def preprocessing_fn(inputs):\n    return dict(inputs)\n")
-    assert source_fingerprint("user_code_probe") != before
-    sys.modules.pop("user_code_probe", None)
+EDITS = [
+    ("components/validate.py", {"AnomaliesGate"}, set()),
+    ("components/transform.py", {"Transform"}, {"AnomaliesGate"}),
+    ("components/datasets/taxi/label.py", {"Transform", "KerasTrainer", "TorchTrainer"}, {"AnomaliesGate"}),
+    ("pipelines/keras_branch/model.py", {"KerasTrainer"}, {"TorchTrainer", "Transform"}),
+    ("pipelines/training.py", {"KerasTrainer", "TorchTrainer"}, {"Transform"}),
+    ("pipelines/torch_branch/runtime/train.py", {"TorchTrainer"}, {"KerasTrainer", "TorchEvaluator"}),
+    ("pipelines/torch_branch/runtime/predict.py", {"TorchEvaluator"}, {"KerasTrainer"}),
+    ("pipelines/torch_branch/evaluator.py", {"TorchEvaluator"}, {"TorchPusher", "Transform"}),
+    ("pipelines/torch_branch/pusher.py", {"TorchPusher"}, {"TorchEvaluator"}),
+    ("serving/torchserve/handler.py", {"TorchPusher"}, {"TorchTrainer"}),
+    ("serving/contract.py", {"TorchPusher"}, {"KerasTrainer"}),
+]
 
 
-def test_transform_and_trainers_carry_the_code_fingerprint(tmp_path):
-    cfg = PipelineConfig(front=FrontConfig(str(tmp_path), curated_schema_path()), home=str(tmp_path))
-    nodes = {c.id: c for c in create_pipeline(cfg, ("tf", "torch")).components}
+@pytest.fixture(scope="module")
+def exec_properties(tmp_path_factory) -> dict:
+    """{edit ("" for none): {component id: exec properties}}, from a copy of the code."""
+    root = tmp_path_factory.mktemp("code")
+    for package in ("components", "pipelines", "serving"):
+        shutil.copytree(os.path.join(REPO, package), root / package, ignore=shutil.ignore_patterns("__pycache__"))
+    home = tmp_path_factory.mktemp("home")
+    schema = stage_schema(TAXI.schema_path, str(home / "schemas"))
+    out = subprocess.run([sys.executable, "-c", EXEC_PROPERTIES, str(home), schema, json.dumps([e for e, _, _ in EDITS])],
+                         cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
-    def code(node_id):
-        return json.loads(nodes[node_id].exec_properties["custom_config"])["code"]
 
-    assert code("Transform") == source_fingerprint("components.features", "components.transform")
-    assert code("KerasTrainer") == source_fingerprint("components.features", "pipelines.keras_module")
-    assert code("TorchTrainer") == source_fingerprint("components.features", "pipelines.torch_module", *TORCH_CODE)
+@pytest.mark.parametrize("edit, must_change, must_not_change", EDITS, ids=[e for e, _, _ in EDITS])
+def test_an_edit_changes_the_cache_key_of_what_runs_that_code(edit, must_change, must_not_change, exec_properties):
+    before, after = exec_properties[""], exec_properties[edit]
+    changed = {node for node in before if before[node] != after[node]}
+    assert must_change <= changed, f"{edit}: {sorted(must_change - changed)} would be served from cache"
+    assert not must_not_change & changed, f"{edit}: needlessly invalidates {sorted(must_not_change & changed)}"
+
+
+def test_every_custom_component_carries_a_code_fingerprint(exec_properties):
+    properties = exec_properties[""]
+    for node in CUSTOM:
+        fingerprint = properties[node].get("code") or json.loads(properties[node]["custom_config"])["code"]
+        assert len(fingerprint) == 16, node
 
 
 def test_staged_schema_path_changes_with_content(tmp_path):
-    original = curated_schema_path()
-    first = stage_schema(original, str(tmp_path / "staged"))
-    assert stage_schema(original, str(tmp_path / "staged")) == first  # same content, same path
+    first = stage_schema(TAXI.schema_path, str(tmp_path / "staged"))
+    assert stage_schema(TAXI.schema_path, str(tmp_path / "staged")) == first  # same content, same path
     edited = tmp_path / "edited.pbtxt"
-    edited.write_text(open(original).read() + "\n# an edit\n")
+    edited.write_text(open(TAXI.schema_path).read() + "\n# an edit\n")
     assert stage_schema(str(edited), str(tmp_path / "staged")) != first

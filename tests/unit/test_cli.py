@@ -12,23 +12,27 @@ def parse(*argv):
     return cli.parser().parse_args(list(argv))
 
 
+def no_bundled():
+    raise AssertionError("the bundled data should not be needed")
+
+
 def test_a_csv_file_becomes_its_folder_and_an_escaped_pattern(tmp_path):
     path = tmp_path / "trips [2024].csv"
     path.write_text("a\n1\n")
-    base, pattern = cli._input(str(path))
+    base, pattern = cli._input(str(path), bundled=no_bundled)
     assert base == str(tmp_path)
     assert pattern == "trips [[]2024].csv"  # glob metacharacters match literally
 
 
 def test_a_folder_reads_its_csv_files(tmp_path):
     (tmp_path / "a.csv").write_text("a\n1\n")
-    assert cli._input(str(tmp_path)) == (str(tmp_path), "*.csv")
+    assert cli._input(str(tmp_path), bundled=no_bundled) == (str(tmp_path), "*.csv")
 
 
 @pytest.mark.parametrize("make", [lambda p: str(p / "missing.csv"), lambda p: str(p)])
 def test_no_data_is_a_clear_error(tmp_path, make):
     with pytest.raises(SystemExit, match="tandem: error"):
-        cli._input(make(tmp_path))
+        cli._input(make(tmp_path), bundled=no_bundled)
 
 
 def test_beam_args_pass_through_and_defaults_run_multi_processing(tmp_path):
@@ -43,13 +47,22 @@ def test_beam_args_pass_through_and_defaults_run_multi_processing(tmp_path):
     assert isinstance(cfg.front, FrontConfig)
 
 
-def test_train_steps_and_cache_flags(tmp_path):
-    args = parse("run", "tf", "--data", cli.__file__, "--train-steps", "7", "--no-cache")
+def test_train_steps_cache_and_dataset_flags(tmp_path):
+    args = parse("run", "tf", "--data", cli.__file__, "--train-steps", "7", "--no-cache", "--dataset", "taxi")
     cfg = cli._pipeline_config(args, str(tmp_path))
-    assert cfg.train.train_steps == 7 and cfg.enable_cache is False
+    assert cfg.train.train_steps == 7 and cfg.enable_cache is False and cfg.front.dataset == "taxi"
 
 
-@pytest.mark.parametrize("argv", [["run", "pytorch"], ["run", "tf", "--train-steps", "0"], ["run"], []])
+def test_shared_options_are_the_same_on_every_command(monkeypatch):
+    monkeypatch.setenv("TANDEM_HOME", "/somewhere")
+    for argv in (["run", "tf"], ["compare"], ["tensorboard"], ["schema", "draft", "--out", "x"],
+                 ["data", "generate", "--rows", "1", "--out", "x"]):
+        args = parse(*argv)
+        assert args.home == "/somewhere" and args.dataset == "taxi" and args.verbose is False, argv
+
+
+@pytest.mark.parametrize("argv", [["run", "pytorch"], ["run", "tf", "--train-steps", "0"], ["run"], [],
+                                  ["run", "tf", "--dataset", "nope"], ["data", "generate", "--rows", "-5", "--out", "x"]])
 def test_bad_arguments_exit_with_usage_status(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(argv)
@@ -59,9 +72,9 @@ def test_bad_arguments_exit_with_usage_status(argv, capsys):
 def test_an_input_pattern_with_spans_is_checked_against_the_folder(tmp_path):
     (tmp_path / "span-3").mkdir()
     (tmp_path / "span-3" / "trips.csv").write_text("a\n1\n")
-    assert cli._input(str(tmp_path), "span-{SPAN}/*.csv") == (str(tmp_path), "span-{SPAN}/*.csv")
+    assert cli._input(str(tmp_path), "span-{SPAN}/*.csv", no_bundled) == (str(tmp_path), "span-{SPAN}/*.csv")
     with pytest.raises(SystemExit, match="no files match"):
-        cli._input(str(tmp_path), "day-{SPAN}/*.csv")
+        cli._input(str(tmp_path), "day-{SPAN}/*.csv", no_bundled)
 
 
 def test_compare_without_runs_says_what_to_run_first(tmp_path, run_cli):

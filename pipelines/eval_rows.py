@@ -1,0 +1,39 @@
+"""The eval split's raw rows and labels, as the served models take them: what the PyTorch
+evaluator scores, and what the comparison scores both models on."""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+from tfx.types import artifact_utils
+
+from components.dataset import Dataset
+
+
+def _dense(sparse: tf.SparseTensor, missing) -> np.ndarray:
+    """[batch, <=1] SparseTensor -> numpy [batch] with `missing` where absent."""
+    values = np.full(int(sparse.dense_shape[0]), missing, dtype=object if isinstance(missing, str) else np.float64)
+    got = sparse.values.numpy()
+    values[sparse.indices.numpy()[:, 0]] = [v.decode("utf-8") for v in got] if isinstance(missing, str) else got
+    return values
+
+
+def read_eval_rows(examples, tf_transform_output, dataset: Dataset) -> tuple[dict, np.ndarray]:
+    """ExampleGen's eval split -> ({raw feature: [rows]} with NaN / "" for missing, labels);
+    the labels from the Transform graph, as training saw them."""
+    split_dir = artifact_utils.get_split_uri([examples], "eval")
+    files = [os.path.join(split_dir, f) for f in sorted(tf.io.gfile.listdir(split_dir))]
+    raw_spec = tf_transform_output.raw_feature_spec()
+    columns: dict[str, list] = {name: [] for name in dataset.serving_features}
+    labels = []
+    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096):
+        parsed = tf.io.parse_example(batch, raw_spec)
+        transformed = tf_transform_output.transform_raw_features(parsed, drop_unused_features=True)
+        labels.append(transformed[dataset.label.name].numpy())
+        for name in dataset.serving_features:
+            columns[name].append(_dense(parsed[name], "" if dataset.is_string(name) else np.nan))
+    arrays = {name: np.concatenate(parts) for name, parts in columns.items()}
+    for name in dataset.serving_features:
+        if dataset.is_string(name):
+            arrays[name] = arrays[name].astype(str)
+    return arrays, np.concatenate(labels)

@@ -1,0 +1,33 @@
+"""The Keras branch's components, after the shared front:
+
+    Transform -> KerasTrainer (keras_branch.trainer.run_fn)
+        -> KerasEvaluator (TFMA: thresholds, and the latest blessed Keras model)
+        -> KerasPusher (only if blessed) -> serving/keras/<model>/<version>/ (TF Serving)
+"""
+
+from tfx import v1 as tfx
+
+from components.front import Front
+from pipelines import evaluation
+from pipelines.config import PipelineConfig
+from pipelines.wiring import latest_blessed_model_resolver, trainer
+
+RUN_FN = "pipelines.keras_branch.trainer.run_fn"
+
+
+def create_branch(cfg: PipelineConfig, front: Front, branch) -> list:
+    keras_trainer = trainer(cfg, front, RUN_FN, branch)
+    baseline = latest_blessed_model_resolver(branch)
+    evaluator = tfx.components.Evaluator(
+        examples=front.example_gen.outputs["examples"],
+        model=keras_trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"],
+        eval_config=evaluation.eval_config(cfg.evaluation, cfg.dataset),
+    ).with_id(branch.evaluator_id)
+    pusher = tfx.components.Pusher(
+        model=keras_trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
+            base_directory=f"{cfg.serving_dir(branch.key)}/{cfg.dataset.model_name}")),
+    ).with_id(branch.pusher_id)
+    return [keras_trainer, baseline, evaluator, pusher]

@@ -1,0 +1,83 @@
+"""TorchServePusher: a blessed PyTorch model -> a versioned .mar in a TorchServe model store.
+
+    <model_store>/<model name>-<version>.mar     (version: seconds since the epoch, as TFX's Pusher)
+
+The archive (torch-model-archiver) holds the TorchScript ServingModel (raw rows in,
+probabilities out; the Transform's parameters baked in), the dataset's contract.json (the
+raw features a request must name), and the thin handler serving/torchserve/handler.py with
+the one module it needs, serving/contract.py: TorchServe needs no other tandem code. Serve
+it with:
+
+    torchserve --start --model-store <model_store> --models <name>=<name>-<version>.mar
+
+Not blessed: nothing is written, and the PushedModel artifact says `pushed: 0`.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from importlib import resources
+
+from tfx import v1 as tfx
+from tfx.types.standard_artifacts import Model, ModelBlessing, PushedModel
+from tfx.utils import path_utils
+
+from components import datasets
+from pipelines.torch_branch.runtime import MODEL_FILE
+
+HANDLER = "serving.torchserve.handler"  # module path: the handler and what it imports ship in the .mar
+CONTRACT_MODULE = "serving.contract"
+
+
+def _module_file(module: str) -> str:
+    package, name = module.rsplit(".", 1)
+    return str(resources.files(package) / f"{name}.py")
+
+
+def archive(model_file: str, contract: dict, model_store: str, model_name: str, version: str) -> str:
+    """torch-model-archiver into a temporary folder, then an atomic move into the store."""
+    from serving.contract import CONTRACT_FILE
+
+    os.makedirs(model_store, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=model_store, prefix=".archiving-") as tmp:
+        extra = os.path.join(tmp, "extra")  # copied into the archive's root as it is
+        os.makedirs(os.path.join(extra, "serving"))
+        open(os.path.join(extra, "serving", "__init__.py"), "w").close()
+        shutil.copyfile(_module_file(CONTRACT_MODULE), os.path.join(extra, "serving", "contract.py"))
+        with open(os.path.join(extra, CONTRACT_FILE), "w") as f:
+            json.dump(contract, f, indent=1)
+        subprocess.run([
+            "torch-model-archiver", "--model-name", model_name, "--version", version,
+            "--serialized-file", model_file, "--extra-files", extra,
+            "--handler", _module_file(HANDLER), "--export-path", tmp, "--force",
+        ], check=True, capture_output=True, text=True)
+        target = os.path.join(model_store, f"{model_name}-{version}.mar")
+        os.replace(os.path.join(tmp, f"{model_name}.mar"), target)
+    return target
+
+
+@tfx.dsl.components.component
+def TorchServePusher(
+    model: tfx.dsl.components.InputArtifact[Model],
+    model_blessing: tfx.dsl.components.InputArtifact[ModelBlessing],
+    pushed_model: tfx.dsl.components.OutputArtifact[PushedModel],
+    model_store: tfx.dsl.components.Parameter[str],
+    dataset: tfx.dsl.components.Parameter[str],
+    code: tfx.dsl.components.Parameter[str],  # a fingerprint of this code, for TFX's cache key
+) -> None:
+    """Archive and push the model if, and only if, it was blessed."""
+    del code
+    blessed = model_blessing.has_custom_property("blessed") and model_blessing.get_int_custom_property("blessed") == 1
+    if not blessed:
+        pushed_model.set_int_custom_property("pushed", 0)
+        return
+    data = datasets.load(dataset)
+    version = str(int(time.time()))
+    target = archive(os.path.join(path_utils.serving_model_path(model.uri), MODEL_FILE),
+                     {"model": data.model_name, "features": data.contract()}, model_store, data.model_name, version)
+    pushed_model.set_int_custom_property("pushed", 1)
+    pushed_model.set_string_custom_property("pushed_version", version)
+    pushed_model.set_string_custom_property("pushed_destination", target)

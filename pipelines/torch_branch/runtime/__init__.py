@@ -1,0 +1,14 @@
+"""PyTorch code that runs in processes of its own and never imports TensorFlow.
+
+TensorFlow and PyTorch's compiler stack abort together in one process (an LLVM clash,
+see ../../README), and this code also runs as its own container on Kubernetes, where
+TensorFlow is not installed. tests/unit/test_runtime_boundary.py holds the rule: every
+module here imports without loading `tensorflow`, and training ends without it.
+
+    model.py          the network, and the TorchScript serving model (raw rows in)
+    preprocessing.py  the Transform's steps in PyTorch, from its published analyzer results
+    train.py          python -m pipelines.torch_branch.runtime.train ...
+    predict.py        python -m pipelines.torch_branch.runtime.predict ...
+"""
+
+MODEL_FILE = "model.pt"  # the TorchScript ServingModel, in the Trainer's serving model folder

@@ -1,0 +1,115 @@
+"""PyTorch training, in a process of its own (it never shares one with TensorFlow).
+
+    python -m pipelines.torch_branch.runtime.train --data DIR --transform-dir DIR \
+        --dataset NAME --model-dir DIR --run-dir DIR --config JSON
+
+--data holds train.npz / eval.npz: the transformed splits in the canonical row order
+(pipelines/training.py), written by the TF side. The network's one-hot widths and the
+serving model's preprocessing come from the Transform output's analyzer results
+(--transform-dir). Writes to --model-dir: model.pt (TorchScript ServingModel: raw rows ->
+probability); to --run-dir: TensorBoard logs (torch/train, torch/validation, the tags Keras
+uses) and training.json. Seeded and deterministic; CUDA when available.
+"""
+
+import sys
+import types
+
+# TensorBoard's switch for its TensorFlow-free build: with it, the summary writer uses
+# TensorBoard's own stub instead of importing TensorFlow where it happens to be installed.
+sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.tensorboard import SummaryWriter  # noqa: E402
+
+from components import datasets  # noqa: E402
+from components import features as F  # noqa: E402
+from components.analyzer_results import AnalyzerResults  # noqa: E402
+from pipelines.torch_branch.runtime import MODEL_FILE  # noqa: E402
+from pipelines.torch_branch.runtime.model import Net, ServingModel  # noqa: E402
+from pipelines.torch_branch.runtime.preprocessing import Preprocessor, preprocessing_spec  # noqa: E402
+from pipelines.training import batches, log_points, write_training_report  # noqa: E402
+
+
+
+
+def load_split(path: str, label: str, device) -> tuple[dict, torch.Tensor]:
+    with np.load(path) as data:
+        features = {k: torch.from_numpy(data[k]).to(device) for k in data.files if k != label}
+        labels = torch.from_numpy(data[label]).to(device=device, dtype=torch.float32)
+    return features, labels
+
+
+def eval_loss(net, features, labels, batch_size=4096) -> float:
+    net.eval()
+    with torch.no_grad():
+        total = sum(float(torch.nn.functional.binary_cross_entropy_with_logits(
+            net({k: v[i:i + batch_size] for k, v in features.items()}), labels[i:i + batch_size], reduction="sum"))
+            for i in range(0, len(labels), batch_size))
+    net.train()
+    return total / max(1, len(labels))
+
+
+def train(data_dir: str, transform_dir: str, dataset_name: str, model_dir: str, run_dir: str, hp: dict) -> dict:
+    torch.manual_seed(hp["seed"])
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dataset, results = datasets.load(dataset_name), AnalyzerResults.read(transform_dir)
+    label = dataset.label.name
+    train_x, train_y = load_split(os.path.join(data_dir, "train.npz"), label, device)
+    eval_x, eval_y = load_split(os.path.join(data_dir, "eval.npz"), label, device)
+
+    layout = [(F.transformed_name(f.name), 0 if isinstance(f, F.Numeric) else results.size[f.name])
+              for f in dataset.features]
+    net = Net(layout, list(hp["hidden_units"])).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=hp["learning_rate"], eps=hp["adam_epsilon"])
+    writers = {split: SummaryWriter(os.path.join(run_dir, "torch", split)) for split in ("train", "validation")}
+    steps = hp["train_steps"]
+    _, per_period = log_points(steps)
+    period_loss = torch.zeros((), device=device)
+    start = time.perf_counter()
+    for step, index in enumerate(batches(len(train_y), hp["batch_size"], steps, hp["seed"]), start=1):
+        index = torch.from_numpy(index).to(device)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            net({k: v[index] for k, v in train_x.items()}), train_y[index])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        period_loss += loss.detach()
+        if step % per_period == 0:  # as Keras logs its epochs: the period's mean, then eval
+            writers["train"].add_scalar("epoch_loss", float(period_loss) / per_period, step // per_period - 1)
+            writers["validation"].add_scalar("epoch_loss", eval_loss(net, eval_x, eval_y), step // per_period - 1)
+            period_loss.zero_()
+    seconds = time.perf_counter() - start
+    for writer in writers.values():
+        writer.close()
+
+    serving = torch.jit.script(ServingModel(Preprocessor(preprocessing_spec(dataset, results)), net.cpu().eval(),
+                                            dataset.contract()))
+    os.makedirs(model_dir, exist_ok=True)
+    serving.save(os.path.join(model_dir, MODEL_FILE))
+    return write_training_report(run_dir, framework="torch", device=str(device), steps=steps,
+                                 batch_size=hp["batch_size"], seconds=seconds,
+                                 final_eval_loss=eval_loss(net, {k: v.cpu() for k, v in eval_x.items()}, eval_y.cpu()))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="train.npz and eval.npz")
+    parser.add_argument("--transform-dir", required=True, help="the TransformGraph artifact's folder")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--model-dir", required=True)
+    parser.add_argument("--run-dir", required=True, help="TensorBoard logs and training.json go here")
+    parser.add_argument("--config", required=True, help="JSON: TrainConfig fields")
+    args = parser.parse_args()
+    report = train(args.data, args.transform_dir, args.dataset, args.model_dir, args.run_dir, json.loads(args.config))
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

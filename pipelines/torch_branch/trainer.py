@@ -1,0 +1,39 @@
+"""The PyTorch trainer's `run_fn`: what TFX's Trainer (generic executor) calls.
+
+The Trainer's process has TensorFlow loaded, and PyTorch's optimizer cannot run beside it
+(see runtime/__init__.py). So this run_fn only does the TF-side work, then hands over:
+1. the transformed train/eval splits, in the canonical row order both trainers use
+   (pipelines/training.py) -> train.npz / eval.npz, which PyTorch reads;
+2. `python -m pipelines.torch_branch.runtime.train` trains from them and from the
+   Transform output's analyzer results, and writes the TorchScript serving model (raw
+   rows -> probability) into the Trainer's serving model folder.
+TensorBoard logs and training.json go to the Trainer's model_run folder, as Keras' do.
+"""
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx import v1 as tfx
+
+from pipelines.child import run_module
+from pipelines.transformed_data import load_split
+
+RUNTIME_TRAIN = "pipelines.torch_branch.runtime.train"
+
+
+def run_fn(fn_args: tfx.components.FnArgs):
+    """TFX Trainer will call this function."""
+    config = fn_args.custom_config
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    data_dir = os.path.join(fn_args.model_run_dir, "torch_data")
+    tf.io.gfile.makedirs(data_dir)
+    for split, files in (("train", fn_args.train_files), ("eval", fn_args.eval_files)):
+        np.savez(os.path.join(data_dir, f"{split}.npz"), **load_split(files, fn_args.data_accessor, tf_transform_output))
+    run_module(RUNTIME_TRAIN, "--data", data_dir, "--transform-dir", fn_args.transform_output,
+               "--dataset", config["dataset"], "--model-dir", fn_args.serving_model_dir,
+               "--run-dir", fn_args.model_run_dir,
+               "--config", json.dumps({**config["train"], "train_steps": fn_args.train_steps}),
+               what="PyTorch training")

@@ -1,0 +1,84 @@
+"""What both trainers share, so that they differ only where the frameworks do: the order
+in which they see the training rows, the batches, the log points, and the report they
+write. numpy and the standard library only: the PyTorch runtime imports it too.
+
+Input order. Beam writes the transformed examples in shards of no fixed order, so a
+trainer that reads them as they come is not reproducible. Both trainers read the split
+into memory columns, put the rows in a canonical order — sorted by a hash of each row's
+content, an O(n) key that does not depend on the shards — and then draw the same seeded
+batches from it. Memory: the columns themselves (4-8 bytes per value; about 1.3 GB for
+1e7 taxi rows) plus 16 bytes per row for the hash and the order.
+"""
+
+import json
+import os
+
+import numpy as np
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer: a well-spread 64-bit hash of 64-bit words (wraps mod 2^64)."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def _bits(values: np.ndarray) -> np.ndarray:
+    """A column's values as 64-bit words: their exact bit patterns, widened."""
+    values = np.ascontiguousarray(values)
+    width = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[values.dtype.itemsize]
+    return values.view(width).astype(np.uint64)
+
+
+def canonical_order(columns: dict[str, np.ndarray]) -> np.ndarray:
+    """Row indices sorted by a hash of each row's content (ties: identical rows)."""
+    n = len(next(iter(columns.values())))
+    key = np.zeros(n, np.uint64)
+    with np.errstate(over="ignore"):
+        for i, name in enumerate(sorted(columns)):
+            key = _mix(key ^ _mix(_bits(columns[name]) + np.uint64(i + 1) * _GOLDEN))
+    return np.argsort(key, kind="stable")
+
+
+def in_canonical_order(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    order = canonical_order(columns)
+    return {name: values[order] for name, values in columns.items()}
+
+
+def batches(rows: int, batch_size: int, steps: int, seed: int):
+    """`steps` arrays of row indices: seeded shuffled epochs, the last partial batch of an
+    epoch dropped (every optimizer step sees `batch_size` rows)."""
+    if rows < batch_size:
+        raise ValueError(f"{rows} training rows are fewer than one batch of {batch_size}")
+    rng = np.random.default_rng(seed)
+    order, position = rng.permutation(rows), 0
+    for _ in range(steps):
+        if position + batch_size > rows:
+            order, position = rng.permutation(rows), 0
+        yield order[position:position + batch_size]
+        position += batch_size
+
+
+def log_points(steps: int, most: int = 10) -> tuple[int, int]:
+    """(periods, steps per period): up to `most` equal periods covering exactly `steps`
+    steps; both trainers log train and eval loss at the end of each (Keras: its epochs)."""
+    periods = max(d for d in range(1, min(most, steps) + 1) if steps % d == 0)
+    return periods, steps // periods
+
+
+REPORT_FILE = "training.json"  # in the Trainer's model_run folder, beside the TensorBoard logs
+
+
+def write_training_report(run_dir: str, *, framework: str, device: str, steps: int, batch_size: int,
+                          seconds: float, final_eval_loss: float, opener=open) -> dict:
+    """training.json: what `tandem compare` reports. `opener`: `open`, or tf.io.gfile.GFile
+    where the run folder may be in object storage."""
+    report = {"framework": framework, "device": device, "train_steps": steps, "batch_size": batch_size,
+              "train_seconds": seconds, "examples_per_second": steps * batch_size / seconds if seconds else None,
+              "final_eval_loss": final_eval_loss}
+    with opener(os.path.join(run_dir, REPORT_FILE), "w") as f:
+        json.dump(report, f, indent=1)
+    return report

@@ -1,0 +1,93 @@
+"""`tandem compare`: the Keras and the PyTorch model side by side, from their latest runs.
+
+Writes <out>/comparison.md (with PNG plots beside it) and a self-contained
+<out>/comparison.html (the same, plots inlined). Sections: quality (AUC, accuracy, log
+loss, precision, recall), calibration, metrics by slice, training wall time and
+examples/s, model size on disk, inference latency p50/p99 at batch 1 and 64, how often
+the two models agree, and the hardware it ran on.
+
+Both models are scored on the same raw eval rows — ExampleGen's eval split, which both
+evaluators read — each in its own process (reporting/score.py).
+"""
+
+import json
+import os
+import platform
+
+import numpy as np
+import tensorflow_transform as tft
+from tfx.utils import path_utils
+
+from pipelines.branches import BRANCHES
+from pipelines.child import run_module
+from pipelines.config import metadata_path
+from pipelines.eval_rows import read_eval_rows
+from pipelines.metadata import Metadata, NoRunError
+from pipelines.training import REPORT_FILE
+from components import datasets
+from reporting.markdown import write_report
+from reporting.summary import candidate_metrics
+
+__all__ = ["NoRunError", "compare"]
+
+
+def _size(path: str) -> int:
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def _hardware(torch_device: str) -> str:
+    cpu = platform.processor()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB RAM; {platform.platform()}; "
+            f"Python {platform.python_version()}; PyTorch trained on: {torch_device}")
+
+
+def collect(home: str, dataset_name: str, work: str) -> dict:
+    dataset = datasets.load(dataset_name)
+    path = metadata_path(home, dataset_name)
+    if not os.path.exists(path):
+        raise NoRunError(f"no metadata store at {path}: run `tandem run all` first")
+    metadata = Metadata(path)
+    try:
+        evaluations = {key: metadata.latest_finished(b.evaluator_id) for key, b in BRANCHES.items()}
+    except NoRunError as error:
+        raise NoRunError(f"{error}: run `tandem run all` first") from None
+    examples = {key: e.input("examples") for key, e in evaluations.items()}
+    report = {"dataset": dataset, "same_eval_data": len({e.id for e in examples.values()}) == 1}
+    trainers = {key: metadata.producer(e.input("model")) for key, e in evaluations.items()}
+    transform = tft.TFTransformOutput(trainers["torch"].input("transform_graph").uri)
+    rows, labels = read_eval_rows(examples["torch"], transform, dataset)
+    rows_path = os.path.join(work, "rows.npz")
+    np.savez(rows_path, **rows)
+    for key, branch in BRANCHES.items():
+        overall, slices = candidate_metrics(evaluations[key].output("evaluation").uri)
+        model_path = os.path.join(path_utils.serving_model_path(evaluations[key].input("model").uri),
+                                  branch.serving_file)
+        training_file = os.path.join(trainers[key].output("model_run").uri, REPORT_FILE)
+        training = {}
+        if os.path.exists(training_file):
+            with open(training_file) as f:
+                training = json.load(f)
+        out = os.path.join(work, key)
+        run_module("reporting.score", key, model_path, rows_path, out, what=f"scoring the {branch.title} model")
+        with open(out + ".json") as f:
+            latency = json.load(f)
+        report[key] = {"overall": overall, "slices": slices, "training": training, "model_path": model_path,
+                       "model_bytes": _size(model_path), "latency": latency, "probabilities": np.load(out + ".npy")}
+    report["labels"] = labels
+    keras_p, torch_p = report["keras"]["probabilities"], report["torch"]["probabilities"]
+    report["agreement"] = float(np.mean((keras_p > 0.5) == (torch_p > 0.5)))
+    report["mean_abs_difference"] = float(np.mean(np.abs(keras_p - torch_p)))
+    report["hardware"] = _hardware(report["torch"]["training"].get("device", "unknown"))
+    return report
+
+
+def compare(home: str, dataset: str, out_dir: str) -> tuple[str, str]:
+    work = os.path.join(out_dir, ".work")
+    os.makedirs(work, exist_ok=True)
+    return write_report(collect(home, dataset, work), out_dir)

@@ -1,0 +1,104 @@
+"""What a run did, read back from ML Metadata: anomalies, and per branch its metrics,
+blessing and push."""
+
+from dataclasses import dataclass, field
+
+import tensorflow_model_analysis as tfma
+from google.protobuf import text_format
+
+from components.validate import anomaly_problems
+from pipelines.branches import BRANCHES
+from pipelines.metadata import Execution, Metadata
+
+
+@dataclass
+class BranchSummary:
+    metrics: dict[str, float] = field(default_factory=dict)  # overall slice, candidate model
+    blessed: bool | None = None
+    failed_thresholds: list[str] = field(default_factory=list)
+    pushed_version: str | None = None
+    pushed_path: str | None = None
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.metrics:
+            out.append("metrics (eval split): " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(self.metrics.items())))
+        if self.blessed is not None:
+            out.append(f"blessed: {'yes' if self.blessed else 'no'}")
+            out += [f"  - failed: {f}" for f in self.failed_thresholds]
+        out.append(f"pushed: version {self.pushed_version} -> {self.pushed_path}" if self.pushed_version
+                   else "pushed: nothing")
+        return out
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    anomalies: list[str] = field(default_factory=list)
+    branches: dict[str, BranchSummary] = field(default_factory=dict)  # branch key -> summary, those that ran
+
+    def lines(self) -> list[str]:
+        out = [f"anomalies: {'none' if not self.anomalies else len(self.anomalies)}"]
+        out += [f"  - {a}" for a in self.anomalies]
+        for name, branch in self.branches.items():
+            out += [f"[{name}] {line}" for line in branch.lines()]
+        return out
+
+
+def candidate_metrics(uri: str) -> tuple[dict[str, float], dict[str, dict]]:
+    """A ModelEvaluation's metrics of the candidate model: overall, and
+    {slice feature: {value: metrics}} for single-feature slices."""
+    overall, slices = {}, {}
+    for per_slice in tfma.load_metrics(uri):
+        values = {kv.key.name: kv.value.double_value.value for kv in per_slice.metric_keys_and_values
+                  if kv.key.model_name != "baseline" and not kv.key.is_diff and kv.value.HasField("double_value")}
+        keys = per_slice.slice_key.single_slice_keys
+        if not keys:
+            overall = values
+        elif len(keys) == 1:
+            key = keys[0]
+            value = key.bytes_value.decode() if key.HasField("bytes_value") else (
+                key.int64_value if key.HasField("int64_value") else key.float_value)
+            slices.setdefault(key.column, {})[value] = values
+    return overall, slices
+
+
+def failed_thresholds(uri: str) -> list[str]:
+    result = tfma.load_validation_result(uri)
+    failed = []
+    for per_slice in result.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            which = "change vs. the last blessed model" if failure.metric_key.is_diff else "value"
+            failed.append(f"{failure.metric_key.name} ({which}) = {failure.metric_value.double_value.value:.4f}, "
+                          f"threshold {text_format.MessageToString(failure.metric_threshold, as_one_line=True)}")
+    return failed
+
+
+def branch_summary(evaluator: Execution, pusher: Execution | None) -> BranchSummary:
+    summary = BranchSummary()
+    if "blessing" in evaluator.outputs:
+        summary.blessed = evaluator.output("blessing").get_int_custom_property("blessed") == 1
+    if "evaluation" in evaluator.outputs:
+        uri = evaluator.output("evaluation").uri
+        summary.metrics = candidate_metrics(uri)[0]
+        summary.failed_thresholds = failed_thresholds(uri)
+    if pusher is not None and "pushed_model" in pusher.outputs:
+        pushed = pusher.output("pushed_model")
+        if pushed.get_int_custom_property("pushed") == 1:
+            summary.pushed_version = pushed.get_string_custom_property("pushed_version")
+            summary.pushed_path = pushed.get_string_custom_property("pushed_destination")
+    return summary
+
+
+def run_summary(metadata_path: str, run_id: str | None = None) -> RunSummary:
+    """A run's summary (by default the latest run's)."""
+    metadata = Metadata(metadata_path)
+    run_id = run_id or metadata.latest_run_id()
+    executions = metadata.run(run_id)
+    summary = RunSummary(run_id=run_id)
+    if "ExampleValidator" in executions and "anomalies" in executions["ExampleValidator"].outputs:
+        summary.anomalies = anomaly_problems(executions["ExampleValidator"].output("anomalies"))
+    for key, branch in BRANCHES.items():
+        if branch.evaluator_id in executions:
+            summary.branches[key] = branch_summary(executions[branch.evaluator_id], executions.get(branch.pusher_id))
+    return summary
