@@ -18,6 +18,7 @@ class BranchSummary:
     failed_thresholds: list[str] = field(default_factory=list)
     pushed_version: str | None = None
     pushed_path: str | None = None
+    pushed_again: bool = True  # False: the newest pushed version already held this model
 
     def lines(self) -> list[str]:
         out = []
@@ -26,8 +27,12 @@ class BranchSummary:
         if self.blessed is not None:
             out.append(f"blessed: {'yes' if self.blessed else 'no'}")
             out += [f"  - failed: {f}" for f in self.failed_thresholds]
-        out.append(f"pushed: version {self.pushed_version} -> {self.pushed_path}" if self.pushed_version
-                   else "pushed: nothing")
+        if not self.pushed_version:
+            out.append("pushed: nothing")
+        elif self.pushed_again:
+            out.append(f"pushed: version {self.pushed_version} -> {self.pushed_path}")
+        else:
+            out.append(f"pushed: already pushed as version {self.pushed_version} -> {self.pushed_path}")
         return out
 
 
@@ -87,6 +92,8 @@ def branch_summary(evaluator: Execution, pusher: Execution | None) -> BranchSumm
         if pushed.get_int_custom_property("pushed") == 1:
             summary.pushed_version = pushed.get_string_custom_property("pushed_version")
             summary.pushed_path = pushed.get_string_custom_property("pushed_destination")
+            if pushed.has_custom_property("pushed_again"):
+                summary.pushed_again = pushed.get_int_custom_property("pushed_again") == 1
     return summary
 
 

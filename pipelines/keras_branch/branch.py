@@ -2,14 +2,16 @@
 
     Transform -> KerasTrainer (keras_branch.trainer.run_fn)
         -> KerasEvaluator (TFMA: thresholds, and the latest blessed Keras model)
-        -> KerasPusher (only if blessed) -> serving/keras/<model>/<version>/ (TF Serving)
+        -> KerasPusher (only if blessed; atomic, pipelines/push.py) -> serving/keras/<model>/<version>/
 """
 
 from tfx import v1 as tfx
 
+from components.fingerprint import code_fingerprint
 from components.front import Front
 from pipelines import evaluation
 from pipelines.config import PipelineConfig
+from pipelines.keras_branch.pusher import KerasPusher
 from pipelines.wiring import latest_blessed_model_resolver, trainer
 
 RUN_FN = "pipelines.keras_branch.trainer.run_fn"
@@ -24,10 +26,11 @@ def create_branch(cfg: PipelineConfig, front: Front, branch) -> list:
         baseline_model=baseline.outputs["model"],
         eval_config=evaluation.eval_config(cfg.evaluation, cfg.dataset),
     ).with_id(branch.evaluator_id)
-    pusher = tfx.components.Pusher(
+    pusher = KerasPusher(
         model=keras_trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
             base_directory=f"{cfg.serving_dir(branch.key)}/{cfg.dataset.model_name}")),
+        custom_config={"code": code_fingerprint(KerasPusher.__module__)},  # the executor is ours
     ).with_id(branch.pusher_id)
     return [keras_trainer, baseline, evaluator, pusher]

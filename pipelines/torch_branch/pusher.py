@@ -1,24 +1,26 @@
 """TorchServePusher: a blessed PyTorch model -> a versioned .mar in a TorchServe model store.
 
-    <model_store>/<model name>-<version>.mar     (version: seconds since the epoch, as TFX's Pusher)
+    <model_store>/<model name>-<version>.mar   (published atomically, pipelines/push.py)
 
 The archive (torch-model-archiver) holds the TorchScript ServingModel (raw rows in,
 probabilities out; the Transform's parameters baked in), the dataset's contract.json (the
 raw features a request must name), and the thin handler serving/torchserve/handler.py with
 the one module it needs, serving/contract.py: TorchServe needs no other tandem code. Serve
-it with:
+it with `tandem serve torch`, or:
 
     torchserve --start --model-store <model_store> --models <name>=<name>-<version>.mar
 
-Not blessed: nothing is written, and the PushedModel artifact says `pushed: 0`.
+Not blessed: nothing is written, and the PushedModel artifact says `pushed: 0`. The same
+model as the newest archive (by content): nothing new is written either; the artifact
+names that version.
 """
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import tempfile
-import time
 from importlib import resources
 
 from tfx import v1 as tfx
@@ -26,6 +28,7 @@ from tfx.types.standard_artifacts import Model, ModelBlessing, PushedModel
 from tfx.utils import path_utils
 
 from components import datasets
+from pipelines.push import content_digest, publish_mar
 from pipelines.torch_branch.runtime import MODEL_FILE
 
 HANDLER = "serving.torchserve.handler"  # module path: the handler and what it imports ship in the .mar
@@ -37,12 +40,11 @@ def _module_file(module: str) -> str:
     return str(resources.files(package) / f"{name}.py")
 
 
-def archive(model_file: str, contract: dict, model_store: str, model_name: str, version: str) -> str:
-    """torch-model-archiver into a temporary folder, then an atomic move into the store."""
+def archive(model_file: str, contract: dict, target: str, model_name: str, version: str) -> None:
+    """torch-model-archiver: the model, its contract and the handler -> the .mar at `target`."""
     from serving.contract import CONTRACT_FILE
 
-    os.makedirs(model_store, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=model_store, prefix=".archiving-") as tmp:
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(target), prefix=".archiving-") as tmp:
         extra = os.path.join(tmp, "extra")  # copied into the archive's root as it is
         os.makedirs(os.path.join(extra, "serving"))
         open(os.path.join(extra, "serving", "__init__.py"), "w").close()
@@ -54,9 +56,7 @@ def archive(model_file: str, contract: dict, model_store: str, model_name: str, 
             "--serialized-file", model_file, "--extra-files", extra,
             "--handler", _module_file(HANDLER), "--export-path", tmp, "--force",
         ], check=True, capture_output=True, text=True)
-        target = os.path.join(model_store, f"{model_name}-{version}.mar")
         os.replace(os.path.join(tmp, f"{model_name}.mar"), target)
-    return target
 
 
 @tfx.dsl.components.component
@@ -68,16 +68,22 @@ def TorchServePusher(
     dataset: tfx.dsl.components.Parameter[str],
     code: tfx.dsl.components.Parameter[str],  # a fingerprint of this code, for TFX's cache key
 ) -> None:
-    """Archive and push the model if, and only if, it was blessed."""
+    """Archive and publish the model if, and only if, it was blessed."""
     del code
     blessed = model_blessing.has_custom_property("blessed") and model_blessing.get_int_custom_property("blessed") == 1
     if not blessed:
         pushed_model.set_int_custom_property("pushed", 0)
         return
     data = datasets.load(dataset)
-    version = str(int(time.time()))
-    target = archive(os.path.join(path_utils.serving_model_path(model.uri), MODEL_FILE),
-                     {"model": data.model_name, "features": data.contract()}, model_store, data.model_name, version)
+    model_file = os.path.join(path_utils.serving_model_path(model.uri), MODEL_FILE)
+    contract = {"model": data.model_name, "features": data.contract()}
+    # What the archive holds: the same model, contract and serving code -> the same digest.
+    digest = hashlib.sha256((content_digest(model_file, _module_file(HANDLER), _module_file(CONTRACT_MODULE))
+                             + json.dumps(contract, sort_keys=True)).encode()).hexdigest()
+    pushed = publish_mar(model_store, data.model_name, digest,
+                         lambda path, version: archive(model_file, contract, path, data.model_name, version),
+                         source=model.uri)
     pushed_model.set_int_custom_property("pushed", 1)
-    pushed_model.set_string_custom_property("pushed_version", version)
-    pushed_model.set_string_custom_property("pushed_destination", target)
+    pushed_model.set_int_custom_property("pushed_again", int(pushed.new))
+    pushed_model.set_string_custom_property("pushed_version", str(pushed.version))
+    pushed_model.set_string_custom_property("pushed_destination", pushed.path)
