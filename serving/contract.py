@@ -12,6 +12,7 @@ message that names the problem (400; 413 for a body over the server's size limit
 
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 
 CONTRACT_FILE = "contract.json"  # beside a served model: {"model": name, "features": {name: kind}}
@@ -37,10 +38,6 @@ class Columns:
     strings: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _reject_constant(name: str):
-    raise ContractError(f"{name} is not a number the contract accepts: send a finite number, or null if missing")
-
-
 def _loads(body) -> object:
     if isinstance(body, (bytes, bytearray)):
         try:
@@ -49,12 +46,15 @@ def _loads(body) -> object:
             raise ContractError(f"the request body is not UTF-8 text: {error}") from None
     if not isinstance(body, str):
         return body  # already parsed by the server
-    try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except ContractError:
-        raise
-    except ValueError as error:  # malformed JSON, or an integer with too many digits
+    try:  # NaN and +-Infinity parse to floats here, as where a server parses: both refuse them in _number
+        return json.loads(body)
+    except json.JSONDecodeError as error:
         raise ContractError(f"the request body is not valid JSON: {error}") from None
+    except ValueError:  # past Python's limit on integer digits
+        raise ContractError(f"the request body has an integer with more than {sys.get_int_max_str_digits()} "
+                            "digits: send numbers a float64 can hold") from None
+    except RecursionError:
+        raise ContractError("the request body is nested too deeply") from None
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,11 @@ class Contract:
     def from_file(cls, path: str, max_rows: int = DEFAULT_MAX_ROWS) -> "Contract":
         with open(path) as f:
             spec = json.load(f)
-        return cls(features=dict(spec["features"]), model=spec.get("model", ""), max_rows=max_rows)
+        features = dict(spec["features"])
+        odd = {name: kind for name, kind in features.items() if kind not in (NUMBER, STRING)}
+        if odd:
+            raise ValueError(f"{path}: a feature's kind is {NUMBER!r} or {STRING!r}, not {odd}")
+        return cls(features=features, model=spec.get("model", ""), max_rows=max_rows)
 
     def parse(self, body) -> Columns:
         """A request body (bytes, text, or JSON already parsed) -> Columns, or ContractError."""
@@ -94,13 +98,14 @@ class Contract:
         if not isinstance(row, dict):
             raise ContractError(f"row {i}: expected an object of feature values, got {type(row).__name__}")
         missing = [name for name in self.features if name not in row]
-        if missing:
-            raise ContractError(f"row {i}: missing feature {missing[0]!r} (send null for a missing value)"
-                                + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
         unknown = [name for name in row if name not in self.features]
-        if unknown:
-            raise ContractError(f"row {i}: unknown feature {unknown[0]!r}; the model reads: "
-                                + ", ".join(sorted(self.features)))
+        if missing or unknown:  # a misspelled feature is both: name both
+            problems = []
+            if missing:
+                problems.append(f"missing feature {_some(missing)} (send null for a missing value)")
+            if unknown:
+                problems.append(f"unknown feature {_some(unknown)}")
+            raise ContractError(f"row {i}: {'; '.join(problems)}; the model reads: {', '.join(sorted(self.features))}")
         for name, kind in self.features.items():
             value = row[name]
             if kind == NUMBER:
@@ -113,6 +118,10 @@ class Contract:
         return {"predictions": [float(p) for p in probabilities]}
 
 
+def _some(names: list) -> str:
+    return repr(names[0]) + (f" and {len(names) - 1} more" if len(names) > 1 else "")
+
+
 def _number(i: int, name: str, value) -> float:
     if value is None:
         return math.nan
@@ -121,9 +130,9 @@ def _number(i: int, name: str, value) -> float:
     try:
         number = float(value)
     except OverflowError:
-        raise ContractError(f"row {i}: feature {name!r}: the number is too large") from None
+        raise ContractError(f"row {i}: feature {name!r}: the number is too large for a float64") from None
     if not math.isfinite(number):
-        raise ContractError(f"row {i}: feature {name!r} must be finite, got {value}")
+        raise ContractError(f"row {i}: feature {name!r} must be a finite number or null, got {json.dumps(value)}")
     return number
 
 
