@@ -14,6 +14,7 @@ the Transform's outputs.
 import math
 from typing import Dict, List
 
+import numpy as np
 import torch
 
 from components import features as F
@@ -45,9 +46,10 @@ class Preprocessor(torch.nn.Module):
         super().__init__()
         numeric = spec["numeric"]
         self.numeric_mean: Dict[str, float] = {k: float(v["mean"]) for k, v in numeric.items()}
-        # float32 sqrt, as the Transform graph computes it; a constant feature is only centred
+        # the correctly rounded float32 sqrt, as the Transform graph's (torch.sqrt on a float32
+        # may be an ulp off); a constant feature is only centred
         self.numeric_std: Dict[str, float] = {
-            k: float(torch.sqrt(torch.tensor(v["var"], dtype=torch.float32))) or 1.0 for k, v in numeric.items()}
+            k: float(np.float32(math.sqrt(v["var"]))) or 1.0 for k, v in numeric.items()}
         self.numeric_log: Dict[str, bool] = {k: bool(v["log"]) for k, v in numeric.items()}
         self.numeric_is_int: Dict[str, bool] = {k: bool(v["is_int"]) for k, v in numeric.items()}
         self.ordinal_low: Dict[str, int] = {k: int(v["low"]) for k, v in spec["ordinal"].items()}
