@@ -41,9 +41,9 @@ class AnalyzerResults:
         with open(asset(ASSET_KEY)) as f:
             results = json.load(f)
         vocabulary = {}
-        for name in results["size"]:
+        for name in results.get("size", {}):
             if F.vocabulary_name(name) in assets:
                 with open(asset(F.vocabulary_name(name)), "rb") as f:  # as tf.Transform reads it back
                     vocabulary[name] = [line.rstrip(b"\n").decode("utf-8") for line in f]
-        return cls(mean=results["mean"], var=results["var"], boundaries=results["boundaries"],
-                   size={k: int(v) for k, v in results["size"].items()}, vocabulary=vocabulary)
+        return cls(mean=results.get("mean", {}), var=results.get("var", {}), boundaries=results.get("boundaries", {}),
+                   size={k: int(v) for k, v in results.get("size", {}).items()}, vocabulary=vocabulary)

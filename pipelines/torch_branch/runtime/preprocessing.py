@@ -42,6 +42,18 @@ def _as_raw(x: torch.Tensor, is_int: bool) -> torch.Tensor:
 
 
 class Preprocessor(torch.nn.Module):
+    # Class-level types: TorchScript cannot infer the type of an empty dict (a dataset
+    # without ordinal or quantile features) from its value.
+    numeric_mean: Dict[str, float]
+    numeric_std: Dict[str, float]
+    numeric_log: Dict[str, bool]
+    numeric_is_int: Dict[str, bool]
+    ordinal_low: Dict[str, int]
+    ordinal_high: Dict[str, int]
+    vocab: Dict[str, Dict[str, int]]
+    vocab_is_int: Dict[str, bool]
+    boundaries: Dict[str, torch.Tensor]
+
     def __init__(self, spec: dict):
         super().__init__()
         numeric = spec["numeric"]
