@@ -2,14 +2,18 @@
 # on first use (natively on glibc >= 2.39 hosts, in a Debian 13 root on older ones).
 ENV := scripts/env
 
-.PHONY: demo test setup bench schema-draft shell clean
+.PHONY: demo test lint setup bench schema-draft shell clean
 
 demo:          ## set up if needed, run both pipelines on the bundled data, write reports/comparison.{md,html}
 	$(ENV) run tandem run all
 	$(ENV) run tandem compare
 
-test:          ## the test suite: unit, data (the gate), e2e (pipelines on DirectRunner)
-	$(ENV) run python -m pytest
+test:          ## the test suite, two processes at a time (e2e modules that share a run stay together)
+	$(ENV) run python -m pytest -n 2 --dist loadgroup
+
+lint:          ## ruff on the Python code, shellcheck on the shell scripts
+	$(ENV) run ruff check .
+	$(ENV) run shellcheck scripts/env bin/tandem .ci/run
 
 setup:         ## only build or update the environment
 	$(ENV) setup

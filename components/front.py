@@ -1,6 +1,7 @@
 """The shared front of both pipelines, as one function that returns its components.
 
-    ExampleGen -> StatisticsGen -> ImportSchemaGen (curated) -> ExampleValidator -> gate
+    ExampleGen -> StatisticsGen -> ImportSchemaGen (curated) -> ExampleValidator
+               -> gate (anomalies, empty splits, drift since the previous span)
                -> Transform (runs only after the gate passed)
 
 Both branches wire their trainers to `Front.transform`, so they train on the very same
@@ -33,17 +34,18 @@ class Front:
     statistics_gen: tfx.components.StatisticsGen
     schema_importer: tfx.components.ImportSchemaGen
     example_validator: tfx.components.ExampleValidator
+    history: BaseNode  # the statistics earlier spans passed the gate with (drift baselines)
     gate: BaseNode
     transform: tfx.components.Transform
 
     def components(self) -> list:
         return [self.example_gen, self.statistics_gen, self.schema_importer,
-                self.example_validator, self.gate, self.transform]
+                self.example_validator, self.history, self.gate, self.transform]
 
 
 def create_front(cfg: FrontConfig) -> Front:
     example_gen = ingest.example_gen(cfg.input_base, cfg.input_pattern, cfg.split_buckets)
-    statistics_gen, schema_importer, example_validator, gate = validate.validation_components(
+    statistics_gen, schema_importer, example_validator, history, gate = validate.validation_components(
         example_gen.outputs["examples"], cfg.schema_file)
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
@@ -56,4 +58,4 @@ def create_front(cfg: FrontConfig) -> Front:
                                                 datasets.load(cfg.dataset).package)},
     )
     transform.add_upstream_node(gate)
-    return Front(example_gen, statistics_gen, schema_importer, example_validator, gate, transform)
+    return Front(example_gen, statistics_gen, schema_importer, example_validator, history, gate, transform)

@@ -24,7 +24,8 @@ import tensorflow_transform.beam as tft_beam
 
 from components import datasets
 from components import features as F
-from components.analyzer_results import ASSET_KEY, ASSET_FILE
+from components.analyzer_results import ASSET_FILE, ASSET_KEY
+from components.analyzers import exact_mean_and_var, exact_quantiles, log1p
 from components.dataset import call
 
 
@@ -57,13 +58,13 @@ def numeric_input(x: tf.SparseTensor, log: bool) -> tf.SparseTensor:
     """The value that is z-scored: log1p(max(x, 0)) for long-tailed features."""
     values = tf.cast(x.values, tf.float32)
     if log:
-        values = tf.math.log1p(tf.maximum(values, 0.0))
+        values = log1p(tf.maximum(values, 0.0))
     return tf.SparseTensor(x.indices, values, x.dense_shape)
 
 
 def scale_numeric(x: tf.SparseTensor, feature: F.Numeric, results: dict) -> tf.Tensor:
     v = numeric_input(x, feature.log)
-    mean, var = tft.mean(v.values), tft.var(v.values)
+    mean, var = exact_mean_and_var(v.values, feature.name)
     results["mean"][feature.name], results["var"][feature.name] = mean, var
     std = tf.sqrt(var)
     dense, present = _densify(v, 0.0)
@@ -102,10 +103,10 @@ def encode_vocabulary(x: tf.SparseTensor, feature: F.Vocabulary, results: dict) 
 
 
 def encode_quantiles(x: tf.SparseTensor, feature: F.Quantiles, results: dict) -> tf.Tensor:
-    """Buckets from the quantiles of present values (tft.bucketize's own default epsilon);
-    a missing value goes to one extra bucket after the value buckets."""
+    """Buckets from the exact quantiles of present values; a missing value goes to one extra
+    bucket after the value buckets."""
     values = tf.cast(x.values, tf.float32)
-    boundaries = tft.quantiles(values, feature.buckets, epsilon=min(1.0 / feature.buckets, 0.01))
+    boundaries = exact_quantiles(values, feature.buckets, feature.name)
     results["boundaries"][feature.name] = boundaries
     buckets = tft.apply_buckets(tf.cast(x, tf.float32), boundaries)
     missing = tf.cast(tf.size(boundaries), tf.int64) + 1
@@ -138,7 +139,7 @@ class _WriteAnalyzerResults(tft_beam.experimental.PTransformAnalyzer):
             if not samples:
                 raise ValueError("no rows to compute the Transform's analyzer results from")
             results: dict = {}
-            for (group, name, scalar), values in zip(keys, samples[0]):
+            for (group, name, scalar), values in zip(keys, samples[0], strict=True):
                 value = np.asarray(values)[0]  # this batch's one copy
                 results.setdefault(group, {})[name] = (value[0] if scalar else value).tolist()
             tf.io.gfile.makedirs(folder)

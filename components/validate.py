@@ -11,9 +11,12 @@ import shutil
 
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.utils import anomalies_util
+from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx import v1 as tfx
+from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
 from tfx.types import artifact_utils
-from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics
+from tfx.types.standard_artifacts import ExampleAnomalies, Examples, ExampleStatistics, Schema
+from tfx.utils import io_utils
 
 from components.fingerprint import code_fingerprint
 
@@ -60,38 +63,102 @@ def anomaly_problems(anomalies: ExampleAnomalies) -> list[str]:
     return problems
 
 
+def _split_statistics(statistics: ExampleStatistics, split: str):
+    return tfdv.load_stats_binary(os.path.join(artifact_utils.get_split_uri([statistics], split), "FeatureStats.pb"))
+
+
 def empty_splits(statistics: ExampleStatistics) -> list[str]:
     """TFDV finds no anomaly in a split without rows (nothing to compare): say it here."""
-    problems = []
-    for split in artifact_utils.decode_split_names(statistics.split_names):
-        stats = tfdv.load_stats_binary(
-            os.path.join(artifact_utils.get_split_uri([statistics], split), "FeatureStats.pb"))
-        if sum(d.num_examples for d in stats.datasets) == 0:
-            problems.append(f"{split}: dataset: no rows (an empty or header-only CSV file?)")
-    return problems
+    return [f"{split}: dataset: no rows (an empty or header-only CSV file?)"
+            for split in artifact_utils.decode_split_names(statistics.split_names)
+            if sum(d.num_examples for d in _split_statistics(statistics, split).datasets) == 0]
+
+
+def span_of(artifact) -> int:
+    """ExampleGen records the span as a custom property (the `span` property stays 0)."""
+    return artifact.get_int_custom_property("span") if artifact.has_custom_property("span") else artifact.span
+
+
+def previous_span(span: int, history: list) -> ExampleStatistics | None:
+    """Of the statistics that passed the gate before, those of the latest span before `span`."""
+    earlier = [h for h in history if span_of(h) < span]
+    return max(earlier, key=lambda h: (span_of(h), h.id)) if earlier else None
+
+
+class RecentArtifacts(LatestArtifactStrategy):
+    """TFX's LatestArtifactStrategy, returning up to `desired_num_of_artifacts` (TFX's own
+    returns nothing until that many exist)."""
+
+    def resolve_artifacts(self, store, input_dict):
+        return self._resolve(input_dict)
+
+
+def drift_problems(statistics: ExampleStatistics, baseline: ExampleStatistics, schema) -> list[str]:
+    """The schema's drift comparators (L-infinity, Jensen-Shannon divergence) between the
+    training splits of this span and of the previous one. TFX's ExampleValidator has no
+    previous statistics, so it never applies them: the gate does."""
+    report = tfdv.validate_statistics(_split_statistics(statistics, "train"), schema,
+                                      previous_statistics=_split_statistics(baseline, "train"))
+    return [f"train: feature '{feature}': drift since span {span_of(baseline)}: {reason.description}"
+            for feature, info in sorted(report.anomaly_info.items()) for reason in info.reason
+            if reason.type in DRIFT]
+
+
+DRIFT = (anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH,
+         anomalies_pb2.AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH)
 
 
 @tfx.dsl.components.component
 def AnomaliesGate(
+    examples: tfx.dsl.components.InputArtifact[Examples],
     anomalies: tfx.dsl.components.InputArtifact[ExampleAnomalies],
     statistics: tfx.dsl.components.InputArtifact[ExampleStatistics],
+    schema: tfx.dsl.components.InputArtifact[Schema],
+    validated: tfx.dsl.components.OutputArtifact[ExampleStatistics],
     code: tfx.dsl.components.Parameter[str],  # a fingerprint of this code, for TFX's cache key
+    history: tfx.dsl.components.InputArtifact[list[ExampleStatistics]] = None,  # what passed before
 ) -> None:
-    """Fails the run when ExampleValidator found any anomaly, or a split has no rows."""
+    """Fails the run when ExampleValidator found any anomaly, a split has no rows, or the
+    span drifted from the previous one; else publishes the statistics as `validated`, the
+    baseline the next span's drift is measured against."""
     del code
     problems = empty_splits(statistics) + anomaly_problems(anomalies)
+    span = span_of(examples)
+    baseline = previous_span(span, list(history or []))
+    if baseline is not None:
+        curated = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema.uri))
+        problems += drift_problems(statistics, baseline, curated)
     if problems:
         raise DataValidationError(problems, anomalies.uri)
+    io_utils.copy_dir(statistics.uri, validated.uri)
+    validated.split_names = statistics.split_names
+    validated.set_int_custom_property("span", span)
+    validated.set_int_custom_property("drift_baseline_span", -1 if baseline is None else span_of(baseline))
 
 
 def validation_components(examples, schema_file: str):
-    """StatisticsGen -> ImportSchemaGen (curated) -> ExampleValidator -> gate."""
-    statistics_gen = tfx.components.StatisticsGen(examples=examples)
+    """StatisticsGen -> ImportSchemaGen (curated) -> ExampleValidator -> gate (with drift)."""
+    # 100 histogram buckets, not 10: the Jensen-Shannon divergence of a long-tailed number
+    # (fare) is computed on them, and 10 equal-width buckets lump nearly all rows in one.
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=examples, stats_options=tfdv.StatsOptions(num_histogram_buckets=100))
     schema_importer = tfx.components.ImportSchemaGen(schema_file=schema_file)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_importer.outputs["schema"])
-    gate = AnomaliesGate(anomalies=example_validator.outputs["anomalies"],
+    history = tfx.dsl.Resolver(
+        strategy_class=RecentArtifacts,
+        config={"desired_num_of_artifacts": HISTORY},
+        statistics=tfx.dsl.Channel(type=ExampleStatistics, producer_component_id="AnomaliesGate",
+                                   output_key="validated"),
+    ).with_id("ValidatedStatisticsHistory")
+    gate = AnomaliesGate(examples=examples,
+                         anomalies=example_validator.outputs["anomalies"],
                          statistics=statistics_gen.outputs["statistics"],
+                         schema=schema_importer.outputs["schema"],
+                         history=history.outputs["statistics"],
                          code=code_fingerprint(__name__))
-    return statistics_gen, schema_importer, example_validator, gate
+    return statistics_gen, schema_importer, example_validator, history, gate
+
+
+HISTORY = 20  # validated statistics the gate looks through for the previous span

@@ -7,8 +7,8 @@ the run summary and the comparison know about a branch, and nowhere else.
 Both are TFX; they differ only in the framework that trains and serves the model.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from pipelines.keras_branch import branch as keras_branch
 from pipelines.torch_branch import branch as torch_branch

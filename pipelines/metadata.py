@@ -84,11 +84,22 @@ class Metadata:
         (execution,) = self.store.get_executions_by_id([events[0].execution_id])
         return self._execution(execution)
 
-    def latest_finished(self, component: str) -> Execution:
-        """The latest finished (complete or cached) execution of a component, in any run."""
+    def finished(self, component: str) -> list[Execution]:
+        """A component's finished (complete or cached) executions, in any run, newest first."""
         nodes = [c for c in self.store.get_contexts_by_type("node") if c.name.endswith("." + component)]
         executions = [e for c in nodes for e in self.store.get_executions_by_context(c.id)
                       if e.last_known_state in FINISHED]
-        if not executions:
-            raise NoRunError(f"no finished {component} run in the metadata store")
-        return self._execution(max(executions, key=lambda e: (e.create_time_since_epoch, e.id)))
+        executions.sort(key=lambda e: (e.create_time_since_epoch, e.id), reverse=True)
+        return [self._execution(e) for e in executions]
+
+    def latest_finished(self, component: str, where=lambda execution: True) -> Execution:
+        """The latest finished execution of a component (that `where` accepts), in any run."""
+        for execution in self.finished(component):
+            if where(execution):
+                return execution
+        raise NoRunError(f"no finished {component} run in the metadata store")
+
+    def run_of(self, execution: Execution) -> str:
+        """The id of the run an execution belongs to."""
+        runs = [c for c in self.store.get_contexts_by_execution(execution.id) if c.type == "pipeline_run"]
+        return runs[0].name if runs else ""

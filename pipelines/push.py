@@ -45,7 +45,7 @@ def content_digest(*paths: str) -> str:
         for path in files:
             digest.update(os.path.relpath(path, root).encode() + b"\0")
             with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
+                while block := f.read(1 << 20):
                     digest.update(block)
             digest.update(b"\0")
     return digest.hexdigest()

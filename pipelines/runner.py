@@ -1,19 +1,26 @@
 """Run a pipeline locally: TFX's LocalDagRunner, Beam's DirectRunner, MLMD in SQLite.
 
-Shows each component as it starts and ends (from LocalDagRunner's own log lines), and
-turns a failed run into one clear error: the gate's report, or the component and the
-root cause for anything else (e.g. a CSV file ExampleGen cannot read).
+Shows each component as it starts and ends (from LocalDagRunner's own log lines), runs
+under the caller's run id (so the summary reads this run, not "the latest"), and turns a
+failed run into one clear error: the gate's report, the component and the root cause
+for anything else, or which component an interrupt stopped.
 """
 
+import contextlib
+import io
 import logging
 import os
+import signal
 import time
 from contextlib import contextmanager
 
 from absl import logging as absl_logging
 from tfx import v1 as tfx
+from tfx.dsl.compiler import compiler, constants
+from tfx.orchestration.portable import runtime_parameter_utils
 
 from components.validate import DataValidationError
+from pipelines.interrupts import Interrupted, Terminated
 
 _RUNNING, _FINISHED, _CACHED = "Component %s is running.", "Component %s is finished.", "A cached execution %d is used."
 
@@ -71,19 +78,27 @@ def _quiet_progress(echo, verbose: bool):
         yield progress
     finally:
         logger.removeHandler(progress)
-        for handler, level in zip(handlers, levels):
+        for handler, level in zip(handlers, levels, strict=True):
             handler.setLevel(level)
 
 
-def run_pipeline(pipeline: tfx.dsl.Pipeline, echo=print, verbose: bool = False) -> float:
-    """Run to the end or raise DataValidationError / PipelineError; returns seconds taken."""
+def run_pipeline(pipeline: tfx.dsl.Pipeline, run_id: str | None = None, echo=print, verbose: bool = False) -> float:
+    """Run to the end under `run_id`, or raise DataValidationError / PipelineError /
+    Interrupted; returns seconds taken."""
     os.makedirs(os.path.dirname(pipeline.metadata_connection_config.sqlite.filename_uri), exist_ok=True)
+    ir = compiler.Compiler().compile(pipeline)
+    if run_id:  # LocalDagRunner would name the run by the clock; ours names it first
+        runtime_parameter_utils.substitute_runtime_parameter(ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
     start = time.time()
     with _quiet_progress(echo, verbose) as progress:
         try:
-            tfx.orchestration.LocalDagRunner().run(pipeline)
+            tfx.orchestration.LocalDagRunner().run_with_ir(ir)
         except DataValidationError:
             raise
+        except KeyboardInterrupt:
+            raise Interrupted(progress.current, signal.SIGINT) from None
+        except Terminated:
+            raise Interrupted(progress.current, signal.SIGTERM) from None
         except Exception as error:  # noqa: BLE001 - every failure becomes one clear message
             gate_error = _find(error, DataValidationError)
             if gate_error:
@@ -98,3 +113,19 @@ def _find(error: BaseException, kind):
             return error
         error = error.__cause__ or error.__context__
     return None
+
+
+def beam_arg_problems(beam_args) -> list[str]:
+    """Beam options that Beam would drop or reject, as messages (checked before a run)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):
+            given = PipelineOptions(list(beam_args)).get_all_options(retain_unknown_options=True)
+    except SystemExit:  # Beam's argparse rejects a value (e.g. not one of its choices): its last line says why
+        return ["Beam: " + said.getvalue().strip().splitlines()[-1].split("error: ", 1)[-1]]
+    except Exception as error:  # noqa: BLE001 - any other refusal, said as one line
+        return [f"Beam rejects {' '.join(beam_args)}: {error}"]
+    known = PipelineOptions([]).get_all_options()
+    return [f"unknown Beam option --{name}" for name in given if name not in known]

@@ -8,6 +8,11 @@ into memory columns, put the rows in a canonical order — sorted by a hash of e
 content, an O(n) key that does not depend on the shards — and then draw the same seeded
 batches from it. Memory: the columns themselves (4-8 bytes per value; about 1.3 GB for
 1e7 taxi rows) plus 16 bytes per row for the hash and the order.
+
+The hash reads each value's exact bits, so the order is only as reproducible as the
+Transform's output: one row an ulp off moves that row and so reshuffles every batch after
+it. components/transform.py makes that output a function of the data alone (no batch- or
+order-dependent float math), so two runs on the same data train on the same batches.
 """
 
 import json
@@ -62,6 +67,11 @@ def batches(rows: int, batch_size: int, steps: int, seed: int):
         position += batch_size
 
 
+# Adam's moment decay rates (both frameworks' defaults), given to both explicitly. Epsilon
+# comes from TrainConfig; PyTorch applies it where Keras does (runtime/train.py).
+ADAM_BETAS = (0.9, 0.999)
+
+
 def log_points(steps: int, most: int = 10) -> tuple[int, int]:
     """(periods, steps per period): up to `most` equal periods covering exactly `steps`
     steps; both trainers log train and eval loss at the end of each (Keras: its epochs)."""
@@ -72,12 +82,17 @@ def log_points(steps: int, most: int = 10) -> tuple[int, int]:
 REPORT_FILE = "training.json"  # in the Trainer's model_run folder, beside the TensorBoard logs
 
 
-def write_training_report(run_dir: str, *, framework: str, device: str, steps: int, batch_size: int,
-                          seconds: float, final_eval_loss: float, opener=open) -> dict:
-    """training.json: what `tandem compare` reports. `opener`: `open`, or tf.io.gfile.GFile
-    where the run folder may be in object storage."""
-    report = {"framework": framework, "device": device, "train_steps": steps, "batch_size": batch_size,
-              "train_seconds": seconds, "examples_per_second": steps * batch_size / seconds if seconds else None,
+def write_training_report(run_dir: str, *, framework: str, device: str, steps: int, optimizer_steps: int,
+                          batch_size: int, seconds: float, final_eval_loss: float, opener=open) -> dict:
+    """training.json: what `tandem compare` reports. `steps`: the steps asked for;
+    `optimizer_steps`: the updates the optimizer counted (a trainer that took another
+    number fails before it reports). `opener`: `open`, or tf.io.gfile.GFile where the run
+    folder may be in object storage."""
+    if optimizer_steps != steps:
+        raise RuntimeError(f"{framework}: the optimizer took {optimizer_steps} steps, not the {steps} asked for")
+    report = {"framework": framework, "device": device, "train_steps": steps, "optimizer_steps": optimizer_steps,
+              "batch_size": batch_size, "train_seconds": seconds,
+              "examples_per_second": steps * batch_size / seconds if seconds else None,
               "final_eval_loss": final_eval_loss}
     with opener(os.path.join(run_dir, REPORT_FILE), "w") as f:
         json.dump(report, f, indent=1)

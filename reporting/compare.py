@@ -18,13 +18,13 @@ import numpy as np
 import tensorflow_transform as tft
 from tfx.utils import path_utils
 
+from components import datasets
 from pipelines.branches import BRANCHES
 from pipelines.child import run_module
 from pipelines.config import metadata_path
 from pipelines.eval_rows import read_eval_rows
 from pipelines.metadata import Metadata, NoRunError
 from pipelines.training import REPORT_FILE
-from components import datasets
 from reporting.markdown import write_report
 from reporting.summary import candidate_metrics
 
@@ -47,16 +47,30 @@ def _hardware(torch_device: str) -> str:
             f"Python {platform.python_version()}; PyTorch trained on: {torch_device}")
 
 
+def _blessed(evaluation) -> bool:
+    return "blessing" in evaluation.outputs and evaluation.output("blessing").get_int_custom_property("blessed") == 1
+
+
+def _pushed_version(metadata: Metadata, pusher_id: str, model_id: int) -> str | None:
+    """The version a branch's pusher published `model_id` as (None: not pushed yet)."""
+    for push in metadata.finished(pusher_id):
+        if push.input("model").id == model_id and "pushed_model" in push.outputs:
+            pushed = push.output("pushed_model")
+            if pushed.get_int_custom_property("pushed") == 1:
+                return pushed.get_string_custom_property("pushed_version")
+    return None
+
+
 def collect(home: str, dataset_name: str, work: str) -> dict:
     dataset = datasets.load(dataset_name)
     path = metadata_path(home, dataset_name)
     if not os.path.exists(path):
         raise NoRunError(f"no metadata store at {path}: run `tandem run all` first")
     metadata = Metadata(path)
-    try:
-        evaluations = {key: metadata.latest_finished(b.evaluator_id) for key, b in BRANCHES.items()}
+    try:  # each branch's latest blessed model
+        evaluations = {key: metadata.latest_finished(b.evaluator_id, where=_blessed) for key, b in BRANCHES.items()}
     except NoRunError as error:
-        raise NoRunError(f"{error}: run `tandem run all` first") from None
+        raise NoRunError(f"{error.args[0].replace('finished', 'blessed')}: run `tandem run all` first") from None
     examples = {key: e.input("examples") for key, e in evaluations.items()}
     report = {"dataset": dataset, "same_eval_data": len({e.id for e in examples.values()}) == 1}
     trainers = {key: metadata.producer(e.input("model")) for key, e in evaluations.items()}
@@ -65,6 +79,10 @@ def collect(home: str, dataset_name: str, work: str) -> dict:
     rows_path = os.path.join(work, "rows.npz")
     np.savez(rows_path, **rows)
     for key, branch in BRANCHES.items():
+        model = evaluations[key].input("model")
+        report.setdefault("compared", {})[key] = {
+            "model_id": model.id, "run": metadata.run_of(evaluations[key]),
+            "pushed_version": _pushed_version(metadata, branch.pusher_id, model.id)}
         overall, slices = candidate_metrics(evaluations[key].output("evaluation").uri)
         model_path = os.path.join(path_utils.serving_model_path(evaluations[key].input("model").uri),
                                   branch.serving_file)

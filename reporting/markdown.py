@@ -30,6 +30,10 @@ def markdown(report: dict, images: dict[str, str]) -> str:
     dataset = report["dataset"]
     lines = [f"# tandem: {keras} vs. {torch}", "", f"Data: {dataset.title} (dataset `{dataset.name}`).", "",
              f"Hardware: {report['hardware']}.", "",
+             "Compared: each branch's latest blessed model — "
+             + "; ".join(f"{BRANCHES[key].title}: model {c['model_id']} of run {c['run']}"
+                         + (f", pushed as version {c['pushed_version']}" if c["pushed_version"] else ", not pushed")
+                         for key, c in report["compared"].items()) + ".", "",
              "Both models were trained on the same transformed examples from one validated front, and are "
              "scored here on the same raw eval rows"
              + (" (the same ExampleGen output)." if report["same_eval_data"] else
@@ -47,7 +51,8 @@ def markdown(report: dict, images: dict[str, str]) -> str:
               row("examples/s", *training("examples_per_second", "{:,.0f}")),
               row("final eval loss", *training("final_eval_loss", "{:.4f}")), "",
               "## Model size on disk", "", f"| | {keras} | {torch} |", "|---|---|---|",
-              row("served model", f"{report['keras']['model_bytes'] / 1e6:.2f} MB (SavedModel with the Transform graph)",
+              row("served model",
+                  f"{report['keras']['model_bytes'] / 1e6:.2f} MB (SavedModel with the Transform graph)",
                   f"{report['torch']['model_bytes'] / 1e6:.2f} MB (TorchScript with the Transform parameters)"), "",
               "## Inference latency", "",
               "Each framework in its own process, the model called in-process on raw rows "

@@ -61,9 +61,10 @@ def plots(report: dict, out_dir: str) -> dict[str, str]:
     for feature in sorted(set.intersection(*(set(report[key]["slices"]) for key in names))):
         values = sorted(report["keras"]["slices"][feature], key=lambda v: (isinstance(v, str), v))
         fig, axes = plt.subplots(2, 1, figsize=(7.5, 5), sharex=True)
-        for ax, (metric, label) in zip(axes, (("auc", "AUC"), ("binary_accuracy", "accuracy"))):
-            x = bars(ax, values, lambda key: [report[key]["slices"][feature].get(v, {}).get(metric, np.nan)
-                                              for v in values])
+        for ax, (metric, label) in zip(axes, (("auc", "AUC"), ("binary_accuracy", "accuracy")), strict=True):
+            by_value = {key: report[key]["slices"][feature] for key in names}
+            x = bars(ax, values, lambda key, by_value=by_value, metric=metric, values=values:
+                     [by_value[key].get(v, {}).get(metric, np.nan) for v in values])
             ax.set_ylim(0, 1)
             ax.set_ylabel(label)
         axes[1].set_xticks(x, [str(v) for v in values], rotation=45 if len(values) > 8 else 0, fontsize=8)

@@ -40,11 +40,15 @@ class BranchSummary:
 class RunSummary:
     run_id: str
     anomalies: list[str] = field(default_factory=list)
+    drift_baseline_span: int | None = None  # the span drift was measured against; -1: none before
     branches: dict[str, BranchSummary] = field(default_factory=dict)  # branch key -> summary, those that ran
 
     def lines(self) -> list[str]:
         out = [f"anomalies: {'none' if not self.anomalies else len(self.anomalies)}"]
         out += [f"  - {a}" for a in self.anomalies]
+        if self.drift_baseline_span is not None:
+            out.append("drift: not checked (no previous span)" if self.drift_baseline_span < 0
+                       else f"drift since span {self.drift_baseline_span}: none above the schema's thresholds")
         for name, branch in self.branches.items():
             out += [f"[{name}] {line}" for line in branch.lines()]
         return out
@@ -105,6 +109,9 @@ def run_summary(metadata_path: str, run_id: str | None = None) -> RunSummary:
     summary = RunSummary(run_id=run_id)
     if "ExampleValidator" in executions and "anomalies" in executions["ExampleValidator"].outputs:
         summary.anomalies = anomaly_problems(executions["ExampleValidator"].output("anomalies"))
+    gate = executions.get("AnomaliesGate")
+    if gate is not None and "validated" in gate.outputs:
+        summary.drift_baseline_span = gate.output("validated").get_int_custom_property("drift_baseline_span")
     for key, branch in BRANCHES.items():
         if branch.evaluator_id in executions:
             summary.branches[key] = branch_summary(executions[branch.evaluator_id], executions.get(branch.pusher_id))

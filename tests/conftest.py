@@ -1,19 +1,21 @@
 """Shared fixtures."""
 
+import os
+import subprocess
+import sys
+
 import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
-def run_cli(capfd):
-    """Run `tandem ...` in-process; returns (exit code, stdout, stderr)."""
-    from tandem.cli import main
+def run_cli():
+    """Run `tandem ...` as users do, in a process of its own: (exit code, stdout, stderr)."""
 
-    def run(*args: str) -> tuple[int, str, str]:
-        try:
-            code = main(list(args))
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 2
-        out, err = capfd.readouterr()
-        return code, out, err
+    def run(*args: str, timeout: float = 900) -> tuple[int, str, str]:
+        out = subprocess.run([sys.executable, "-m", "tandem.cli", *args], capture_output=True, text=True,
+                             timeout=timeout, cwd=REPO)
+        return out.returncode, out.stdout, out.stderr
 
     return run

@@ -2,6 +2,8 @@
 
 import csv
 import os
+import subprocess
+import sys
 
 from components import datasets
 
@@ -31,3 +33,21 @@ def json_rows(dataset=TAXI, count: int = 32, path: str | None = None) -> list[di
     _, rows = read_rows(path or dataset.sample_path)
     return [{n: (r[n] if dataset.is_string(n) else (float(r[n]) if r[n] else None)) for n in dataset.serving_features}
             for r in rows[:count]]
+
+
+def tandem(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """`tandem ...` as users run it, in a process of its own."""
+    return subprocess.run([sys.executable, "-m", "tandem.cli", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def versions(folder: str) -> list[str]:
+    """What a server would load from a push folder: TF Serving's numbered versions, or .mar files."""
+    if not os.path.isdir(folder):
+        return []
+    return sorted(n for n in os.listdir(folder) if n.isdigit() or (n.endswith(".mar") and not n.startswith(".")))
+
+
+def run_all(home: str, *extra: str, train_steps: str = "300") -> subprocess.CompletedProcess:
+    """`tandem run all` on the taxi sample, in one in-process Beam worker."""
+    return tandem("run", "all", "--data", SAMPLE_CSV, "--home", home, "--train-steps", train_steps, *IN_MEMORY, *extra)

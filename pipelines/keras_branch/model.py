@@ -19,6 +19,7 @@ from components import features as F
 from components.dataset import Dataset
 from components.transform import sparse_from_rows
 from pipelines.evaluation import SERVING_EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE
+from pipelines.training import ADAM_BETAS
 
 OUTPUT_KEY = "probability"
 
@@ -42,9 +43,11 @@ def build_model(dataset: Dataset, sizes: dict[str, int], hp: dict) -> keras.Mode
         x = keras.layers.Dense(units, activation="relu")(x)  # Glorot-uniform weights, zero bias
     logit = keras.layers.Dense(1)(x)
     model = keras.Model(inputs=inputs, outputs=logit)
-    model.compile(optimizer=keras.optimizers.Adam(hp["learning_rate"], epsilon=hp["adam_epsilon"]),
+    model.compile(optimizer=keras.optimizers.Adam(hp["learning_rate"], beta_1=ADAM_BETAS[0], beta_2=ADAM_BETAS[1],
+                                                  epsilon=hp["adam_epsilon"]),
                   loss=keras.losses.BinaryCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.BinaryAccuracy(threshold=0.0), keras.metrics.AUC(name="auc", from_logits=True)])
+                  metrics=[keras.metrics.BinaryAccuracy(threshold=0.0),
+                           keras.metrics.AUC(name="auc", from_logits=True)])
     return model
 
 

@@ -65,5 +65,6 @@ def run_fn(fn_args: tfx.components.FnArgs):
                                      batch_size=4096, verbose=0, return_dict=True)["loss"]
     write_training_report(fn_args.model_run_dir, framework="keras", opener=tf.io.gfile.GFile,
                           device="gpu" if tf.config.list_physical_devices("GPU") else "cpu",
-                          steps=steps, batch_size=hp["batch_size"], seconds=seconds,
+                          steps=steps, optimizer_steps=int(model.optimizer.iterations.numpy()),
+                          batch_size=hp["batch_size"], seconds=seconds,
                           final_eval_loss=float(final_eval_loss))

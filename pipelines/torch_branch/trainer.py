@@ -31,7 +31,8 @@ def run_fn(fn_args: tfx.components.FnArgs):
     data_dir = os.path.join(fn_args.model_run_dir, "torch_data")
     tf.io.gfile.makedirs(data_dir)
     for split, files in (("train", fn_args.train_files), ("eval", fn_args.eval_files)):
-        np.savez(os.path.join(data_dir, f"{split}.npz"), **load_split(files, fn_args.data_accessor, tf_transform_output))
+        columns = load_split(files, fn_args.data_accessor, tf_transform_output)
+        np.savez(os.path.join(data_dir, f"{split}.npz"), **columns)
     run_module(RUNTIME_TRAIN, "--data", data_dir, "--transform-dir", fn_args.transform_output,
                "--dataset", config["dataset"], "--model-dir", fn_args.serving_model_dir,
                "--run-dir", fn_args.model_run_dir,

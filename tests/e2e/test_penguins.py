@@ -15,11 +15,11 @@ import subprocess
 import sys
 
 import pytest
-
-from components import datasets
 from helpers import IN_MEMORY, REPO
 
-pytestmark = pytest.mark.e2e
+from components import datasets
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("penguins")]
 
 EXIT_INVALID_DATA = 3  # tandem's exit status when the data fails validation
 
@@ -39,7 +39,10 @@ def home(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run_all(home):
     """`tandem run all --dataset penguins`: stdout, and the pushed version of each branch."""
-    out = tandem("run", "all", "--dataset", "penguins", "--home", home, "--train-steps", "300", *IN_MEMORY)
+    # Beam's multi-threading mode: with in_memory (most tests) and multi_processing (reproducibility,
+    # interrupts), every running mode the CLI can choose runs a whole pipeline somewhere.
+    out = tandem("run", "all", "--dataset", "penguins", "--home", home, "--train-steps", "300",
+                 "--beam-arg=--direct_running_mode=multi_threading", "--beam-arg=--direct_num_workers=2")
     assert out.returncode == 0, out.stdout + out.stderr
     versions = {}
     for branch in BRANCHES:

@@ -1,40 +1,37 @@
-"""After `tandem run all` (once for the module): both pushed models answer the same raw
-JSON rows — the TF SavedModel's serving_default (called with TensorFlow: no
-tensorflow_model_server binary can be installed here) and the .mar behind a real
-TorchServe on loopback — and `tandem compare` reports them side by side."""
+"""What the first taxi run (tests/e2e/conftest.py) pushed, served: the .mar behind a real
+TorchServe on loopback answers the same probabilities as the in-process PyTorch model, row
+by row; bad bodies answer 400; `tandem compare` reports both models side by side."""
 
 import contextlib
 import glob
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+import zipfile
 
 import numpy as np
 import pytest
-import tensorflow as tf
+import tensorflow_model_analysis as tfma
+from helpers import TAXI, json_rows, versions
 
-from helpers import IN_MEMORY, SAMPLE_CSV, TAXI, json_rows
-
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("taxi_run")]
 
 
 @pytest.fixture(scope="module")
-def pushed(tmp_path_factory):
-    from tandem.cli import main
-
-    home = str(tmp_path_factory.mktemp("home"))
-    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
-        code = main(["run", "all", "--data", SAMPLE_CSV, "--home", home, "--train-steps", "300", *IN_MEMORY])
-    assert code == 0
-    (saved_model,) = glob.glob(os.path.join(home, "serving", "keras", "big_tipper", "*"))
-    (mar,) = glob.glob(os.path.join(home, "serving", "torch", "model_store", "*.mar"))
-    return saved_model, mar, home
+def pushed(taxi_run):
+    home, _ = taxi_run
+    (version,) = versions(os.path.join(home, "serving", "keras", "big_tipper"))
+    (mar,) = versions(os.path.join(home, "serving", "torch", "model_store"))
+    return (os.path.join(home, "serving", "keras", "big_tipper", version),
+            os.path.join(home, "serving", "torch", "model_store", mar), home)
 
 
 def _free_port() -> int:
@@ -55,7 +52,8 @@ def torchserve(pushed, tmp_path_factory):
         ["torchserve", "--start", "--foreground", "--ncs", "--disable-token-auth", "--ts-config",
          str(work / "config.properties"), "--model-store", os.path.dirname(mar),
          "--models", f"big_tipper={os.path.basename(mar)}"],
-        cwd=work, stdout=open(work / "torchserve.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+        cwd=work, stdout=open(work / "torchserve.log", "w"),  # noqa: SIM115 - the server's, closed with it
+        stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{ports[0]}"
     try:
         deadline = time.time() + 120
@@ -80,21 +78,22 @@ def _post(url, body: bytes):
     return urllib.request.urlopen(request, timeout=30)
 
 
-def test_both_served_models_answer_the_same_json_rows(pushed, torchserve):
-    saved_model, _, _ = pushed
+def test_torchserve_answers_what_the_model_answers_in_process(pushed, torchserve, tmp_path):
+    _, mar, _ = pushed
     rows = json_rows()
-    torch_answer = json.loads(_post(torchserve, json.dumps({"instances": rows}).encode()).read())
-    from_torch = np.array(torch_answer["predictions"])
-
-    serving = tf.saved_model.load(saved_model).signatures["serving_default"]
-    inputs = {n: tf.constant([r[n] for r in rows]) if TAXI.is_string(n) else
-              tf.constant([math.nan if r[n] is None else r[n] for r in rows], tf.float64) for n in TAXI.serving_features}
-    from_tf = serving(**inputs)["probability"].numpy()
-
-    assert from_torch.shape == from_tf.shape == (len(rows),)
-    assert np.all((from_torch >= 0) & (from_torch <= 1)) and np.all((from_tf >= 0) & (from_tf <= 1))
-    ranks = lambda x: np.argsort(np.argsort(x))  # noqa: E731
-    assert np.corrcoef(ranks(from_torch), ranks(from_tf))[0, 1] > 0.5  # same task, same data
+    served = np.array(json.loads(_post(torchserve, json.dumps({"instances": rows}).encode()).read())["predictions"])
+    with zipfile.ZipFile(mar) as archive:  # the very model the archive holds, scored in a PyTorch process
+        archive.extract("model.pt", tmp_path)
+    np.savez(tmp_path / "rows.npz", **{n: np.array([r[n] or "" for r in rows]) if TAXI.is_string(n) else
+                                       np.array([math.nan if r[n] is None else r[n] for r in rows])
+                                       for n in TAXI.serving_features})
+    out = subprocess.run([sys.executable, "-m", "pipelines.torch_branch.runtime.predict", "--rows",
+                          str(tmp_path / "rows.npz"), "--out", str(tmp_path / "p.npz"), f"m={tmp_path / 'model.pt'}"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    in_process = np.load(tmp_path / "p.npz")["m"]
+    assert served.shape == in_process.shape == (len(rows),)
+    np.testing.assert_allclose(served, in_process, atol=1e-6, rtol=0)  # row by row
 
 
 @pytest.mark.parametrize("body", [b"not json", b'{"rows": []}', b'{"instances": [{"fare": "nine"}]}'])
@@ -104,12 +103,32 @@ def test_torchserve_answers_400_to_a_bad_body(torchserve, body):
     assert error.value.code == 400
 
 
-def test_compare_reports_every_section(pushed, run_cli, tmp_path):
+def _auc(evaluation_uri: str) -> float:
+    """The candidate's overall AUC, read with TFMA from an evaluation's output."""
+    for per_slice in tfma.load_metrics(evaluation_uri):
+        if not per_slice.slice_key.single_slice_keys:
+            return next(kv.value.double_value.value for kv in per_slice.metric_keys_and_values
+                        if kv.key.name == "auc" and not kv.key.is_diff and kv.key.model_name != "baseline")
+    raise AssertionError(f"no overall AUC in {evaluation_uri}")
+
+
+def test_compare_reports_the_blessed_models_metrics_and_every_section(pushed, run_cli, tmp_path):
     _, _, home = pushed
     out = tmp_path / "reports"
     code, stdout, err = run_cli("compare", "--home", home, "--out", str(out))
     assert code == 0, err
     markdown = (out / "comparison.md").read_text()
+    # The AUCs are the blessed models' own (the first run's; later runs in this home were not
+    # blessed or re-blessed the same model), read from the evaluators' outputs with TFMA.
+    reported = [float(x) for x in re.search(r"^\| AUC \| ([0-9.]+) \| ([0-9.]+) \|$", markdown, re.M).groups()]
+    blessed = []
+    for evaluator in ("KerasEvaluator", "TorchEvaluator"):
+        runs = sorted(glob.glob(os.path.join(home, "pipelines", "tandem-taxi", evaluator, "blessing", "*")),
+                      key=lambda p: int(os.path.basename(p)))
+        first = next(r for r in runs if os.path.exists(os.path.join(r, "BLESSED")))
+        blessed.append(_auc(first.replace(f"{os.sep}blessing{os.sep}", f"{os.sep}evaluation{os.sep}")))
+    assert reported == pytest.approx(blessed, abs=5e-5)
+    assert "pushed as version" in markdown
     for section in ("Hardware:", "## Quality", "| AUC |", "| accuracy |", "| log loss |", "## Calibration",
                     "## Metrics by slice", "slice_payment_type.png", "slice_trip_start_hour.png", "## Training",
                     "wall time", "examples/s", "## Model size on disk", "## Inference latency", "| batch 1 |",

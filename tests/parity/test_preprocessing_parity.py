@@ -21,12 +21,14 @@ import tensorflow as tf
 import tensorflow_data_validation as tfdv
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
+from helpers import REPO, TAXI, read_rows
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 
 from components import features as F
 from components.analyzer_results import AnalyzerResults
 from components.transform import preprocessing_fn, sparse_from_rows
-from helpers import REPO, TAXI, read_rows
+
+pytestmark = pytest.mark.xdist_group("parity")  # shares a module-scoped fixture
 
 TORCH_SIDE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_side.py")
 

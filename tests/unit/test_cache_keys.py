@@ -15,9 +15,9 @@ import subprocess
 import sys
 
 import pytest
+from helpers import REPO, TAXI
 
 from components.validate import stage_schema
-from helpers import REPO, TAXI
 
 # In a fresh interpreter on the copy: the exec properties as they are, then after each edit
 # (a comment appended to one file, then taken out again).
@@ -26,6 +26,8 @@ import json, sys
 from components.front import FrontConfig
 from pipelines.config import PipelineConfig
 from pipelines.pipeline import create_pipeline
+
+pytestmark = pytest.mark.xdist_group("cache_keys")  # shares a module-scoped fixture
 
 def properties():
     cfg = PipelineConfig(front=FrontConfig(sys.argv[1], sys.argv[2]), home=sys.argv[1])
@@ -67,8 +69,9 @@ def exec_properties(tmp_path_factory) -> dict:
         shutil.copytree(os.path.join(REPO, package), root / package, ignore=shutil.ignore_patterns("__pycache__"))
     home = tmp_path_factory.mktemp("home")
     schema = stage_schema(TAXI.schema_path, str(home / "schemas"))
-    out = subprocess.run([sys.executable, "-c", EXEC_PROPERTIES, str(home), schema, json.dumps([e for e, _, _ in EDITS])],
-                         cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True)
+    edits = json.dumps([edit for edit, _, _ in EDITS])
+    out = subprocess.run([sys.executable, "-c", EXEC_PROPERTIES, str(home), schema, edits], cwd=root,
+                         env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -92,5 +95,6 @@ def test_staged_schema_path_changes_with_content(tmp_path):
     first = stage_schema(TAXI.schema_path, str(tmp_path / "staged"))
     assert stage_schema(TAXI.schema_path, str(tmp_path / "staged")) == first  # same content, same path
     edited = tmp_path / "edited.pbtxt"
-    edited.write_text(open(TAXI.schema_path).read() + "\n# an edit\n")
+    with open(TAXI.schema_path) as f:
+        edited.write_text(f.read() + "\n# an edit\n")
     assert stage_schema(str(edited), str(tmp_path / "staged")) != first

@@ -5,7 +5,9 @@ import os
 import pytest
 
 from components.front import FrontConfig
-from tandem import cli
+from tandem import cli, exits
+from tandem.commands.pipeline import pipeline_config
+from tandem.inputs import input_files
 
 
 def parse(*argv):
@@ -19,37 +21,37 @@ def no_bundled():
 def test_a_csv_file_becomes_its_folder_and_an_escaped_pattern(tmp_path):
     path = tmp_path / "trips [2024].csv"
     path.write_text("a\n1\n")
-    base, pattern = cli._input(str(path), bundled=no_bundled)
+    base, pattern = input_files(str(path), bundled_data=no_bundled)
     assert base == str(tmp_path)
     assert pattern == "trips [[]2024].csv"  # glob metacharacters match literally
 
 
 def test_a_folder_reads_its_csv_files(tmp_path):
     (tmp_path / "a.csv").write_text("a\n1\n")
-    assert cli._input(str(tmp_path), bundled=no_bundled) == (str(tmp_path), "*.csv")
+    assert input_files(str(tmp_path), bundled_data=no_bundled) == (str(tmp_path), "*.csv")
 
 
 @pytest.mark.parametrize("make", [lambda p: str(p / "missing.csv"), lambda p: str(p)])
 def test_no_data_is_a_clear_error(tmp_path, make):
-    with pytest.raises(SystemExit, match="tandem: error"):
-        cli._input(make(tmp_path), bundled=no_bundled)
+    with pytest.raises(exits.UsageError, match="--data|no files match"):
+        input_files(make(tmp_path), bundled_data=no_bundled)
 
 
 def test_beam_args_pass_through_and_defaults_run_multi_processing(tmp_path):
     args = parse("run", "tf", "--data", os.path.join(cli.__file__), "--home", str(tmp_path))
-    cfg = cli._pipeline_config(args, str(tmp_path))
+    cfg = pipeline_config(args, str(tmp_path))
     assert "--direct_running_mode=multi_processing" in cfg.beam_args
     assert "--direct_num_workers=0" in cfg.beam_args
     args = parse("run", "tf", "--data", cli.__file__, "--beam-arg=--runner=FlinkRunner",
                  "--beam-arg=--parallelism=4")
-    cfg = cli._pipeline_config(args, str(tmp_path))
+    cfg = pipeline_config(args, str(tmp_path))
     assert cfg.beam_args == ("--runner=FlinkRunner", "--parallelism=4")
     assert isinstance(cfg.front, FrontConfig)
 
 
 def test_train_steps_cache_and_dataset_flags(tmp_path):
     args = parse("run", "tf", "--data", cli.__file__, "--train-steps", "7", "--no-cache", "--dataset", "taxi")
-    cfg = cli._pipeline_config(args, str(tmp_path))
+    cfg = pipeline_config(args, str(tmp_path))
     assert cfg.train.train_steps == 7 and cfg.enable_cache is False and cfg.front.dataset == "taxi"
 
 
@@ -62,23 +64,16 @@ def test_shared_options_are_the_same_on_every_command(monkeypatch):
 
 
 @pytest.mark.parametrize("argv", [["run", "pytorch"], ["run", "tf", "--train-steps", "0"], ["run"], [],
-                                  ["run", "tf", "--dataset", "nope"], ["data", "generate", "--rows", "-5", "--out", "x"]])
+                                  ["run", "tf", "--dataset", "nope"],
+                                  ["data", "generate", "--rows", "-5", "--out", "x"]])
 def test_bad_arguments_exit_with_usage_status(argv, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        cli.main(argv)
-    assert exit_.value.code == cli.EXIT_USAGE
+    assert cli.main(argv) == exits.USAGE
+    assert capsys.readouterr().err.startswith("tandem: error:")
 
 
 def test_an_input_pattern_with_spans_is_checked_against_the_folder(tmp_path):
     (tmp_path / "span-3").mkdir()
     (tmp_path / "span-3" / "trips.csv").write_text("a\n1\n")
-    assert cli._input(str(tmp_path), "span-{SPAN}/*.csv", no_bundled) == (str(tmp_path), "span-{SPAN}/*.csv")
-    with pytest.raises(SystemExit, match="no files match"):
-        cli._input(str(tmp_path), "day-{SPAN}/*.csv", no_bundled)
-
-
-def test_compare_without_runs_says_what_to_run_first(tmp_path, run_cli):
-    code, _, err = run_cli("compare", "--home", str(tmp_path / "empty"), "--out", str(tmp_path / "reports"))
-    assert code == cli.EXIT_FAILED
-    assert "run `tandem run all` first" in err
-    assert not (tmp_path / "reports" / "comparison.md").exists()
+    assert input_files(str(tmp_path), "span-{SPAN}/*.csv", no_bundled) == (str(tmp_path), "span-{SPAN}/*.csv")
+    with pytest.raises(exits.UsageError, match="no files match"):
+        input_files(str(tmp_path), "day-{SPAN}/*.csv", no_bundled)

@@ -17,14 +17,16 @@ import numpy as np
 import pytest
 import tensorflow_data_validation as tfdv
 import tensorflow_transform.beam as tft_beam
+from helpers import REPO, TAXI
 from tensorflow_transform.tf_metadata import dataset_metadata
 
 import pipelines.torch_branch.runtime as runtime
 from components import features as F
 from components.analyzer_results import AnalyzerResults
 from components.transform import preprocessing_fn
-from helpers import REPO, TAXI
 from pipelines.config import TrainConfig
+
+pytestmark = pytest.mark.xdist_group("runtime_boundary")  # shares a module-scoped fixture
 
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tf_free_runner.py")
 RUNTIME_MODULES = sorted(m.name for m in pkgutil.walk_packages(runtime.__path__, runtime.__name__ + "."))

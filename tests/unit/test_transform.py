@@ -9,12 +9,14 @@ import pytest
 import tensorflow_data_validation as tfdv
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
+from helpers import TAXI
 from tensorflow_transform.tf_metadata import dataset_metadata
 
 from components import features as F
 from components.analyzer_results import AnalyzerResults
 from components.transform import preprocessing_fn
-from helpers import TAXI
+
+pytestmark = pytest.mark.xdist_group("transform")  # shares a module-scoped fixture
 
 E = math.e
 
@@ -29,7 +31,8 @@ def row(**values):
 ROWS = [
     row(trip_miles=0.0, trip_start_hour=0, payment_type=b"Cash", pickup_latitude=41.80, tips=0.0, fare=1.0),
     row(trip_miles=E - 1, trip_start_hour=23, payment_type=b"Cash", pickup_latitude=41.90, tips=1.0, fare=1.0),
-    row(trip_miles=E * E - 1, trip_start_hour=24, payment_type=b"Credit Card", pickup_latitude=42.0, tips=0.2, fare=1.0),
+    row(trip_miles=E * E - 1, trip_start_hour=24, payment_type=b"Credit Card", pickup_latitude=42.0,
+        tips=0.2, fare=1.0),
     row(tips=0.0, fare=1.0),  # every model feature missing
 ]
 

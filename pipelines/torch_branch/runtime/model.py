@@ -8,7 +8,6 @@ Both are TorchScript-able; ServingModel is what the .mar archive carries. Weight
 as Keras' Dense layers do (Glorot-uniform, zero bias), from this run's seed.
 """
 
-from typing import Dict, List, Tuple
 
 import torch
 
@@ -16,12 +15,12 @@ from pipelines.torch_branch.runtime.preprocessing import Preprocessor
 
 
 class Net(torch.nn.Module):
-    def __init__(self, layout: List[Tuple[str, int]], hidden_units: List[int]):
+    def __init__(self, layout: list[tuple[str, int]], hidden_units: list[int]):
         """`layout`: (transformed feature, one-hot width; 0 for a numeric z-score), in order."""
         super().__init__()
         self.layout = list(layout)
         width = sum(max(1, size) for _, size in self.layout)
-        layers: List[torch.nn.Module] = []
+        layers: list[torch.nn.Module] = []
         for units in list(hidden_units) + [1]:
             linear = torch.nn.Linear(width, units)
             torch.nn.init.xavier_uniform_(linear.weight)
@@ -30,8 +29,8 @@ class Net(torch.nn.Module):
             width = units
         self.mlp = torch.nn.Sequential(*layers[:-1])  # no activation after the logit
 
-    def encode(self, features: Dict[str, torch.Tensor]) -> torch.Tensor:
-        parts: List[torch.Tensor] = []
+    def encode(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        parts: list[torch.Tensor] = []
         for name, size in self.layout:
             if size == 0:
                 parts.append(features[name].to(torch.float32).unsqueeze(1))
@@ -39,7 +38,7 @@ class Net(torch.nn.Module):
                 parts.append(torch.nn.functional.one_hot(features[name], size).to(torch.float32))
         return torch.cat(parts, dim=1)
 
-    def forward(self, features: Dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         """Logits [batch]; the probability is their sigmoid."""
         return self.mlp(self.encode(features)).squeeze(-1)
 
@@ -47,16 +46,16 @@ class Net(torch.nn.Module):
 class ServingModel(torch.nn.Module):
     """Raw rows in, probabilities out: what TorchServe runs."""
 
-    def __init__(self, preprocessor: Preprocessor, net: Net, inputs: Dict[str, str]):
+    def __init__(self, preprocessor: Preprocessor, net: Net, inputs: dict[str, str]):
         super().__init__()
         self.preprocessor = preprocessor
         self.net = net
-        self.inputs: Dict[str, str] = dict(inputs)
+        self.inputs: dict[str, str] = dict(inputs)
 
     @torch.jit.export
-    def input_kinds(self) -> Dict[str, str]:
+    def input_kinds(self) -> dict[str, str]:
         """The raw features this model reads: name -> "number" or "string"."""
         return self.inputs
 
-    def forward(self, numbers: Dict[str, torch.Tensor], strings: Dict[str, List[str]]) -> torch.Tensor:
+    def forward(self, numbers: dict[str, torch.Tensor], strings: dict[str, list[str]]) -> torch.Tensor:
         return torch.sigmoid(self.net(self.preprocessor(numbers, strings)))

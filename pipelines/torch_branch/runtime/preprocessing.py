@@ -12,7 +12,6 @@ the Transform's outputs.
 """
 
 import math
-from typing import Dict, List
 
 import numpy as np
 import torch
@@ -44,47 +43,47 @@ def _as_raw(x: torch.Tensor, is_int: bool) -> torch.Tensor:
 class Preprocessor(torch.nn.Module):
     # Class-level types: TorchScript cannot infer the type of an empty dict (a dataset
     # without ordinal or quantile features) from its value.
-    numeric_mean: Dict[str, float]
-    numeric_std: Dict[str, float]
-    numeric_log: Dict[str, bool]
-    numeric_is_int: Dict[str, bool]
-    ordinal_low: Dict[str, int]
-    ordinal_high: Dict[str, int]
-    vocab: Dict[str, Dict[str, int]]
-    vocab_is_int: Dict[str, bool]
-    boundaries: Dict[str, torch.Tensor]
+    numeric_mean: dict[str, float]
+    numeric_std: dict[str, float]
+    numeric_log: dict[str, bool]
+    numeric_is_int: dict[str, bool]
+    ordinal_low: dict[str, int]
+    ordinal_high: dict[str, int]
+    vocab: dict[str, dict[str, int]]
+    vocab_is_int: dict[str, bool]
+    boundaries: dict[str, torch.Tensor]
 
     def __init__(self, spec: dict):
         super().__init__()
         numeric = spec["numeric"]
-        self.numeric_mean: Dict[str, float] = {k: float(v["mean"]) for k, v in numeric.items()}
+        self.numeric_mean: dict[str, float] = {k: float(v["mean"]) for k, v in numeric.items()}
         # the correctly rounded float32 sqrt, as the Transform graph's (torch.sqrt on a float32
         # may be an ulp off); a constant feature is only centred
-        self.numeric_std: Dict[str, float] = {
+        self.numeric_std: dict[str, float] = {
             k: float(np.float32(math.sqrt(v["var"]))) or 1.0 for k, v in numeric.items()}
-        self.numeric_log: Dict[str, bool] = {k: bool(v["log"]) for k, v in numeric.items()}
-        self.numeric_is_int: Dict[str, bool] = {k: bool(v["is_int"]) for k, v in numeric.items()}
-        self.ordinal_low: Dict[str, int] = {k: int(v["low"]) for k, v in spec["ordinal"].items()}
-        self.ordinal_high: Dict[str, int] = {k: int(v["high"]) for k, v in spec["ordinal"].items()}
-        self.vocab: Dict[str, Dict[str, int]] = {
+        self.numeric_log: dict[str, bool] = {k: bool(v["log"]) for k, v in numeric.items()}
+        self.numeric_is_int: dict[str, bool] = {k: bool(v["is_int"]) for k, v in numeric.items()}
+        self.ordinal_low: dict[str, int] = {k: int(v["low"]) for k, v in spec["ordinal"].items()}
+        self.ordinal_high: dict[str, int] = {k: int(v["high"]) for k, v in spec["ordinal"].items()}
+        self.vocab: dict[str, dict[str, int]] = {
             k: {token: i for i, token in enumerate(v["tokens"])} for k, v in spec["vocabulary"].items()}
-        self.vocab_is_int: Dict[str, bool] = {k: bool(v["is_int"]) for k, v in spec["vocabulary"].items()}
-        self.boundaries: Dict[str, torch.Tensor] = {
+        self.vocab_is_int: dict[str, bool] = {k: bool(v["is_int"]) for k, v in spec["vocabulary"].items()}
+        self.boundaries: dict[str, torch.Tensor] = {
             k: torch.tensor(v["boundaries"], dtype=torch.float32) for k, v in spec["quantiles"].items()}
         for name, mean in self.numeric_mean.items():
             assert math.isfinite(mean), f"the Transform's mean of {name} is not finite"
 
-    def _vocab_keys(self, name: str, numbers: Dict[str, torch.Tensor], strings: Dict[str, List[str]]) -> List[str]:
+    def _vocab_keys(self, name: str, numbers: dict[str, torch.Tensor], strings: dict[str, list[str]]) -> list[str]:
         if not self.vocab_is_int[name]:
             return strings[name]
-        keys: List[str] = []
-        values: List[float] = numbers[name].tolist()
+        keys: list[str] = []
+        values: list[float] = numbers[name].tolist()
         for value in values:  # ints as decimal text, as tf.strings.as_string
             keys.append("" if value != value else str(int(value)))
         return keys
 
-    def forward(self, numbers: Dict[str, torch.Tensor], strings: Dict[str, List[str]]) -> Dict[str, torch.Tensor]:
-        out: Dict[str, torch.Tensor] = {}
+    def forward(self, numbers: dict[str, torch.Tensor], strings: dict[str, list[str]]) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
         device = torch.device("cpu")  # where the inputs are: the outputs go there too
         for x in numbers.values():
             device = x.device

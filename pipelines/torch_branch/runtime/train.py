@@ -8,7 +8,8 @@
 serving model's preprocessing come from the Transform output's analyzer results
 (--transform-dir). Writes to --model-dir: model.pt (TorchScript ServingModel: raw rows ->
 probability); to --run-dir: TensorBoard logs (torch/train, torch/validation, the tags Keras
-uses) and training.json. Seeded and deterministic; CUDA when available.
+uses) and training.json. Seeded and deterministic; CUDA when available. Adam updates as
+Keras' does (`keras_adam_epsilon`), on the batches the Keras trainer draws.
 """
 
 import sys
@@ -23,6 +24,10 @@ import json  # noqa: E402
 import os  # noqa: E402
 import time  # noqa: E402
 
+# cuBLAS is deterministic only with a fixed workspace, set before CUDA starts (PyTorch's
+# reproducibility notes); no effect on CPU.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402
@@ -33,9 +38,16 @@ from components.analyzer_results import AnalyzerResults  # noqa: E402
 from pipelines.torch_branch.runtime import MODEL_FILE  # noqa: E402
 from pipelines.torch_branch.runtime.model import Net, ServingModel  # noqa: E402
 from pipelines.torch_branch.runtime.preprocessing import Preprocessor, preprocessing_spec  # noqa: E402
-from pipelines.training import batches, log_points, write_training_report  # noqa: E402
+from pipelines.training import ADAM_BETAS, batches, log_points, write_training_report  # noqa: E402
 
 
+def keras_adam_epsilon(epsilon: float, step: int) -> float:
+    """PyTorch's epsilon for optimizer step `step` (1-based) that makes its Adam update
+    Keras' one. Keras adds epsilon to sqrt(v) before the bias correction (the Adam paper's
+    epsilon-hat): lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps); PyTorch adds it
+    after: lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). With eps / sqrt(1 - b2^t)
+    the two are the same formula (early steps differ most: step 1 by a factor of ~32)."""
+    return epsilon / (1.0 - ADAM_BETAS[1] ** step) ** 0.5
 
 
 def load_split(path: str, label: str, device) -> tuple[dict, torch.Tensor]:
@@ -67,7 +79,8 @@ def train(data_dir: str, transform_dir: str, dataset_name: str, model_dir: str, 
     layout = [(F.transformed_name(f.name), 0 if isinstance(f, F.Numeric) else results.size[f.name])
               for f in dataset.features]
     net = Net(layout, list(hp["hidden_units"])).to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=hp["learning_rate"], eps=hp["adam_epsilon"])
+    optimizer = torch.optim.Adam(net.parameters(), lr=hp["learning_rate"], betas=ADAM_BETAS,
+                                 eps=hp["adam_epsilon"])
     writers = {split: SummaryWriter(os.path.join(run_dir, "torch", split)) for split in ("train", "validation")}
     steps = hp["train_steps"]
     _, per_period = log_points(steps)
@@ -79,6 +92,8 @@ def train(data_dir: str, transform_dir: str, dataset_name: str, model_dir: str, 
             net({k: v[index] for k, v in train_x.items()}), train_y[index])
         optimizer.zero_grad()
         loss.backward()
+        for group in optimizer.param_groups:
+            group["eps"] = keras_adam_epsilon(hp["adam_epsilon"], step)
         optimizer.step()
         period_loss += loss.detach()
         if step % per_period == 0:  # as Keras logs its epochs: the period's mean, then eval
@@ -86,6 +101,7 @@ def train(data_dir: str, transform_dir: str, dataset_name: str, model_dir: str, 
             writers["validation"].add_scalar("epoch_loss", eval_loss(net, eval_x, eval_y), step // per_period - 1)
             period_loss.zero_()
     seconds = time.perf_counter() - start
+    optimizer_steps = int(optimizer.state[next(net.parameters())]["step"]) if optimizer.state else 0
     for writer in writers.values():
         writer.close()
 
@@ -94,7 +110,7 @@ def train(data_dir: str, transform_dir: str, dataset_name: str, model_dir: str, 
     os.makedirs(model_dir, exist_ok=True)
     serving.save(os.path.join(model_dir, MODEL_FILE))
     return write_training_report(run_dir, framework="torch", device=str(device), steps=steps,
-                                 batch_size=hp["batch_size"], seconds=seconds,
+                                 optimizer_steps=optimizer_steps, batch_size=hp["batch_size"], seconds=seconds,
                                  final_eval_loss=eval_loss(net, {k: v.cpu() for k, v in eval_x.items()}, eval_y.cpu()))
 
 

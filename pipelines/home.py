@@ -1,0 +1,113 @@
+"""A tandem home (`--home`): one run at a time, and what a killed run left behind.
+
+Every command that writes to a home holds a kernel lock on it (flock: released when the
+process ends, however it ends) and records itself in `<home>/.tandem-run.json`: its pid, its
+run id, its command. A second command stops at once with "another tandem run (pid N) is
+using HOME", or waits for it (`--wait`).
+
+A run's child processes (Beam workers, PyTorch processes, servers) carry its run id in
+their environment (TANDEM_RUN_ID). A run that was killed outright (SIGKILL) cannot stop
+them itself: the next command that takes the lock finds the dead run's record and ends its
+processes; so does `tandem clean`.
+"""
+
+import fcntl
+import json
+import os
+import signal
+import time
+from contextlib import contextmanager, suppress
+
+LOCK_FILE, RECORD_FILE = ".tandem.lock", ".tandem-run.json"
+RUN_ID_ENV = "TANDEM_RUN_ID"
+
+
+class HomeBusy(RuntimeError):
+    pass
+
+
+def new_run_id() -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+
+
+def processes_of(run_id: str) -> list[int]:
+    """Live processes (other than this one) whose environment names `run_id`."""
+    needle = f"{RUN_ID_ENV}={run_id}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:  # gone, or not ours to read
+            continue
+    return found
+
+
+def end_processes(run_id: str, grace: float = 5.0) -> list[int]:
+    """SIGTERM every process of `run_id`, then SIGKILL what is left after `grace` seconds."""
+    pids = processes_of(run_id)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.time() + grace
+        while time.time() < deadline and (pids := [p for p in pids if _alive(p)]):
+            time.sleep(0.1)
+        if not pids:
+            break
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has ended
+    except OSError:
+        return False
+
+
+def _read_record(home: str) -> dict:
+    try:
+        with open(os.path.join(home, RECORD_FILE)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+@contextmanager
+def hold(home: str, command: str, wait: bool = False, echo=print):
+    """Hold the home for one command; yields its run id (also set as TANDEM_RUN_ID)."""
+    os.makedirs(home, exist_ok=True)
+    lock = open(os.path.join(home, LOCK_FILE), "a")  # noqa: SIM115 - held across the yield, closed below
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_record(home)
+            who = f"another tandem run (pid {holder.get('pid', '?')}: {holder.get('command', '?')})"
+            if not wait:
+                raise HomeBusy(f"{who} is using {home}; wait for it, or pass --wait") from None
+            echo(f"tandem: waiting for {who} to finish with {home}")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        dead = _read_record(home)
+        if dead.get("run_id"):  # it held the lock, and did not clean up: it was killed
+            left = processes_of(dead["run_id"])
+            if left:
+                echo(f"tandem: ending {len(left)} process(es) left by killed run {dead['run_id']} "
+                     f"(pid {dead.get('pid')})")
+                end_processes(dead["run_id"])
+        run_id = new_run_id()
+        os.environ[RUN_ID_ENV] = run_id  # inherited by every child process
+        record = {"pid": os.getpid(), "run_id": run_id, "command": command, "started": time.time()}
+        with open(os.path.join(home, RECORD_FILE), "w") as f:
+            json.dump(record, f)
+        try:
+            yield run_id
+        finally:
+            end_processes(run_id, grace=2.0)  # nothing of this run outlives it
+            os.remove(os.path.join(home, RECORD_FILE))
+    finally:
+        lock.close()

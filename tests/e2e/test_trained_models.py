@@ -1,0 +1,111 @@
+"""What the first taxi run (tests/e2e/conftest.py) trained and pushed: the pushed SavedModel
+scores raw rows as it scores tf.Examples; the scripted PyTorch model scores raw rows; both
+trainers leave TensorBoard logs and a report; the PyTorch trainer is bit-reproducible on
+the same exported data. PyTorch runs in subprocesses: this pytest process has TensorFlow."""
+
+import glob
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from helpers import TAXI, read_rows, versions
+
+from pipelines.config import TrainConfig
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("taxi_run")]
+ROWS = 32
+
+
+def trainer_outputs(home, trainer):
+    root = os.path.join(home, "pipelines", "tandem-taxi", trainer)
+    (model_dir,) = glob.glob(os.path.join(root, "model", "*", "Format-Serving"))[:1]
+    (run_dir,) = glob.glob(os.path.join(root, "model_run", "*"))[:1]
+    return model_dir, run_dir
+
+
+def raw_columns(count=ROWS) -> dict:
+    """Sample rows as both models' raw inputs take them: float64 numbers (NaN = missing), strings."""
+    _, rows = read_rows()
+    rows = rows[:count]
+    assert any(not r["company"] for r in rows) and any(not r["dropoff_census_tract"] for r in rows)
+    return {n: np.array([r[n] for r in rows]) if TAXI.is_string(n) else
+            np.array([float(r[n]) if r[n] else math.nan for r in rows]) for n in TAXI.serving_features}
+
+
+def test_the_pushed_saved_model_scores_raw_rows_like_tf_examples(taxi_run):
+    home, _ = taxi_run
+    folder = os.path.join(home, "serving", "keras", "big_tipper")
+    model = tf.saved_model.load(os.path.join(folder, versions(folder)[0]))
+    columns = raw_columns()
+    from_raw = model.signatures["serving_default"](**{k: tf.constant(v) for k, v in columns.items()})
+    from_raw = from_raw["probability"].numpy()
+    assert from_raw.shape == (ROWS,) and np.all((from_raw >= 0) & (from_raw <= 1))
+    assert len(set(np.round(from_raw, 4))) > 5  # it looks at the features
+
+    examples = []
+    for i in range(ROWS):
+        feature = {}
+        for name, values in columns.items():
+            value = values[i]
+            if TAXI.is_string(name):
+                if value:
+                    feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+            elif not math.isnan(value):
+                feature[name] = (tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+                                 if TAXI.raw_dtypes[name] == "int" else
+                                 tf.train.Feature(float_list=tf.train.FloatList(value=[value])))
+        examples.append(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    from_examples = model.signatures["serving_examples"](examples=tf.constant(examples))["probability"].numpy()
+    np.testing.assert_allclose(from_raw, from_examples, atol=1e-6)
+
+
+def score(model_path, rows_path):
+    """Probabilities from the project's own PyTorch scorer, in its own process."""
+    out_path = os.path.join(os.path.dirname(rows_path), "predictions.npz")
+    out = subprocess.run([sys.executable, "-m", "pipelines.torch_branch.runtime.predict", "--rows", rows_path,
+                          "--out", out_path, f"model={model_path}"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    with np.load(out_path) as predictions:
+        return predictions["model"].tolist()
+
+
+def test_the_scripted_model_scores_raw_rows(taxi_run, tmp_path):
+    model_dir, _ = trainer_outputs(taxi_run[0], "TorchTrainer")
+    np.savez(tmp_path / "rows.npz", **raw_columns())
+    probabilities = score(os.path.join(model_dir, "model.pt"), str(tmp_path / "rows.npz"))
+    assert len(probabilities) == ROWS and all(0.0 <= p <= 1.0 for p in probabilities)
+    assert len({round(p, 4) for p in probabilities}) > 5  # it looks at the features
+
+
+@pytest.mark.parametrize("trainer, logs", [("KerasTrainer", "keras"), ("TorchTrainer", "torch")])
+def test_both_trainers_report_and_log_for_tensorboard_the_same_way(taxi_run, trainer, logs):
+    _, run_dir = trainer_outputs(taxi_run[0], trainer)
+    with open(os.path.join(run_dir, "training.json")) as f:
+        report = json.load(f)
+    assert report["train_steps"] == report["optimizer_steps"] == 300 and report["examples_per_second"] > 0
+    for split in ("train", "validation"):  # the folders and tags Keras' TensorBoard callback writes
+        assert glob.glob(os.path.join(run_dir, logs, split, "events.out.tfevents.*"))
+
+
+def test_the_pytorch_trainer_is_bit_reproducible_on_the_same_data(taxi_run, tmp_path):
+    home, _ = taxi_run
+    _, run_dir = trainer_outputs(home, "TorchTrainer")
+    transform_dir = sorted(glob.glob(os.path.join(home, "pipelines", "tandem-taxi", "Transform", "transform_graph",
+                                                  "*")))[0]
+    config = json.dumps({**TrainConfig().__dict__, "hidden_units": [64, 32], "train_steps": 50})
+    models = []
+    for attempt in ("a", "b"):
+        out = subprocess.run([sys.executable, "-m", "pipelines.torch_branch.runtime.train",
+                              "--data", os.path.join(run_dir, "torch_data"), "--transform-dir", transform_dir,
+                              "--dataset", "taxi", "--model-dir", str(tmp_path / attempt),
+                              "--run-dir", str(tmp_path / f"run-{attempt}"), "--config", config],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        models.append(str(tmp_path / attempt / "model.pt"))
+    np.savez(tmp_path / "rows.npz", **raw_columns())
+    assert score(models[0], str(tmp_path / "rows.npz")) == score(models[1], str(tmp_path / "rows.npz"))
