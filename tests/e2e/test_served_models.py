@@ -20,18 +20,17 @@ import zipfile
 import numpy as np
 import pytest
 import tensorflow_model_analysis as tfma
-from helpers import TAXI, json_rows, versions
+from helpers import TAXI, json_rows
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("taxi_run")]
 
 
 @pytest.fixture(scope="module")
 def pushed(taxi_run):
-    home, _ = taxi_run
-    (version,) = versions(os.path.join(home, "serving", "keras", "big_tipper"))
-    (mar,) = versions(os.path.join(home, "serving", "torch", "model_store"))
-    return (os.path.join(home, "serving", "keras", "big_tipper", version),
-            os.path.join(home, "serving", "torch", "model_store", mar), home)
+    """The first run's pushed versions (later runs in this home may push more)."""
+    home, out = taxi_run
+    keras, mar = (re.search(rf"\[{key}\] pushed: version \d+ -> (\S+)", out).group(1) for key in ("keras", "torch"))
+    return keras, mar, home
 
 
 def _free_port() -> int:

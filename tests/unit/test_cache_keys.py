@@ -19,6 +19,8 @@ from helpers import REPO, TAXI
 
 from components.validate import stage_schema
 
+pytestmark = pytest.mark.xdist_group("cache_keys")  # shares a module-scoped fixture
+
 # In a fresh interpreter on the copy: the exec properties as they are, then after each edit
 # (a comment appended to one file, then taken out again).
 EXEC_PROPERTIES = """
@@ -26,8 +28,6 @@ import json, sys
 from components.front import FrontConfig
 from pipelines.config import PipelineConfig
 from pipelines.pipeline import create_pipeline
-
-pytestmark = pytest.mark.xdist_group("cache_keys")  # shares a module-scoped fixture
 
 def properties():
     cfg = PipelineConfig(front=FrontConfig(sys.argv[1], sys.argv[2]), home=sys.argv[1])
