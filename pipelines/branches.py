@@ -38,6 +38,10 @@ class Branch:
         return f"{self.component_prefix}Evaluator"
 
     @property
+    def infra_validator_id(self) -> str:
+        return f"{self.component_prefix}InfraValidator"
+
+    @property
     def pusher_id(self) -> str:
         return f"{self.component_prefix}Pusher"
 

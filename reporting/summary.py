@@ -16,6 +16,8 @@ class BranchSummary:
     metrics: dict[str, float] = field(default_factory=dict)  # overall slice, candidate model
     blessed: bool | None = None
     failed_thresholds: list[str] = field(default_factory=list)
+    served: bool | None = None  # the infra validator's verdict: the model's server loaded it and answered
+    served_how: str = ""
     pushed_version: str | None = None
     pushed_path: str | None = None
     pushed_again: bool = True  # False: the newest pushed version already held this model
@@ -27,6 +29,8 @@ class BranchSummary:
         if self.blessed is not None:
             out.append(f"blessed: {'yes' if self.blessed else 'no'}")
             out += [f"  - failed: {f}" for f in self.failed_thresholds]
+        if self.served is not None:
+            out.append(f"infra validated: {'yes' if self.served else 'no'} ({self.served_how})")
         if not self.pushed_version:
             out.append("pushed: nothing")
         elif self.pushed_again:
@@ -83,8 +87,12 @@ def failed_thresholds(uri: str) -> list[str]:
     return failed
 
 
-def branch_summary(evaluator: Execution, pusher: Execution | None) -> BranchSummary:
+def branch_summary(evaluator: Execution, infra: Execution | None, pusher: Execution | None) -> BranchSummary:
     summary = BranchSummary()
+    if infra is not None and "blessing" in infra.outputs:
+        verdict = infra.output("blessing")
+        summary.served = verdict.get_int_custom_property("blessed") == 1
+        summary.served_how = verdict.get_string_custom_property("reason")
     if "blessing" in evaluator.outputs:
         summary.blessed = evaluator.output("blessing").get_int_custom_property("blessed") == 1
     if "evaluation" in evaluator.outputs:
@@ -114,5 +122,7 @@ def run_summary(metadata_path: str, run_id: str | None = None) -> RunSummary:
         summary.drift_baseline_span = gate.output("validated").get_int_custom_property("drift_baseline_span")
     for key, branch in BRANCHES.items():
         if branch.evaluator_id in executions:
-            summary.branches[key] = branch_summary(executions[branch.evaluator_id], executions.get(branch.pusher_id))
+            summary.branches[key] = branch_summary(executions[branch.evaluator_id],
+                                                   executions.get(branch.infra_validator_id),
+                                                   executions.get(branch.pusher_id))
     return summary

@@ -2,6 +2,8 @@
 
     Transform -> KerasTrainer (keras_branch.trainer.run_fn)
         -> KerasEvaluator (TFMA: thresholds, and the latest blessed Keras model)
+        -> KerasInfraValidator (the SavedModel behind TF Serving's binary where installed, else
+           KServe's V1 server, answers the contract)
         -> KerasPusher (only if blessed; atomic, pipelines/push.py) -> serving/keras/<model>/<version>/
 """
 
@@ -11,6 +13,7 @@ from components.fingerprint import code_fingerprint
 from components.front import Front
 from pipelines import evaluation
 from pipelines.config import PipelineConfig
+from pipelines.infra_validation import ServingInfraValidator
 from pipelines.keras_branch.pusher import KerasPusher
 from pipelines.wiring import latest_blessed_model_resolver, trainer
 
@@ -26,11 +29,21 @@ def create_branch(cfg: PipelineConfig, front: Front, branch) -> list:
         baseline_model=baseline.outputs["model"],
         eval_config=evaluation.eval_config(cfg.evaluation, cfg.dataset),
     ).with_id(branch.evaluator_id)
+    infra = ServingInfraValidator(
+        model=keras_trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        examples=front.example_gen.outputs["examples"],
+        transform_graph=front.transform.outputs["transform_graph"],
+        server="tf",
+        dataset=cfg.front.dataset,
+        code=code_fingerprint(ServingInfraValidator.__module__, cfg.dataset.package),
+    ).with_id(branch.infra_validator_id)
     pusher = KerasPusher(
         model=keras_trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=infra.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
             base_directory=f"{cfg.serving_dir(branch.key)}/{cfg.dataset.model_name}")),
         custom_config={"code": code_fingerprint(KerasPusher.__module__)},  # the executor is ours
     ).with_id(branch.pusher_id)
-    return [keras_trainer, baseline, evaluator, pusher]
+    return [keras_trainer, baseline, evaluator, infra, pusher]

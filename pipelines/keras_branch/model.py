@@ -10,7 +10,15 @@ The SavedModel carries the Transform graph and three signatures:
   Returns {"probability": [batch]}: TF Serving's REST API answers {"predictions": [p, ...]}.
 - serving_examples: serialized tf.Examples (for TFMA and gRPC clients).
 - transform_features: serialized tf.Examples -> transformed features and the label (TFMA).
+
+Beside them, `assets.extra/contract.json` (TF Serving's folder for extra files, which it
+ignores): the dataset's request contract, {"model": name, "features": {name: kind}}, as
+the PyTorch branch's .mar carries it. A server that serves the SavedModel reads it from
+there (serving/kserve), and clients learn the features a request must name.
 """
+
+import json
+import os
 
 import keras
 import tensorflow as tf
@@ -20,6 +28,7 @@ from components.dataset import Dataset
 from components.transform import sparse_from_rows
 from pipelines.evaluation import SERVING_EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE
 from pipelines.training import ADAM_BETAS
+from serving.contract import CONTRACT_FILE
 
 OUTPUT_KEY = "probability"
 
@@ -91,3 +100,12 @@ def export_serving_model(model, dataset: Dataset, tf_transform_output, export_di
         SERVING_EXAMPLES_SIGNATURE: serve_examples.get_concrete_function(),
         TRANSFORM_SIGNATURE: transform_features.get_concrete_function(),
     })
+    write_contract(dataset, export_dir)
+
+
+def write_contract(dataset: Dataset, export_dir: str) -> None:
+    """The request contract into the SavedModel's assets.extra/ (serving/contract.py's format)."""
+    extra = os.path.join(export_dir, "assets.extra")
+    tf.io.gfile.makedirs(extra)
+    with tf.io.gfile.GFile(os.path.join(extra, CONTRACT_FILE), "w") as f:
+        f.write(json.dumps({"model": dataset.model_name, "features": dataset.contract()}, indent=1))

@@ -2,6 +2,7 @@
 
     Transform -> TorchTrainer (torch_branch.trainer.run_fn: a PyTorch process trains)
         -> TorchEvaluator (TFMA on the models' predictions, the Keras branch's thresholds)
+        -> TorchInfraValidator (the .mar behind a real TorchServe answers the contract)
         -> TorchPusher (only if blessed) -> serving/torch/model_store/<model>-<version>.mar
 """
 
@@ -12,6 +13,7 @@ import os
 from components.fingerprint import code_fingerprint
 from components.front import Front
 from pipelines.config import PipelineConfig
+from pipelines.infra_validation import ServingInfraValidator
 from pipelines.torch_branch.evaluator import TorchEvaluator
 from pipelines.torch_branch.pusher import TorchServePusher
 from pipelines.wiring import latest_blessed_model_resolver, trainer
@@ -31,11 +33,21 @@ def create_branch(cfg: PipelineConfig, front: Front, branch) -> list:
         dataset=cfg.front.dataset,
         code=code_fingerprint(TorchEvaluator.__module__, cfg.dataset.package),
     ).with_id(branch.evaluator_id)
+    infra = ServingInfraValidator(
+        model=torch_trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        examples=front.example_gen.outputs["examples"],
+        transform_graph=front.transform.outputs["transform_graph"],
+        server="torch",
+        dataset=cfg.front.dataset,
+        code=code_fingerprint(ServingInfraValidator.__module__, cfg.dataset.package),
+    ).with_id(branch.infra_validator_id)
     pusher = TorchServePusher(
         model=torch_trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=infra.outputs["blessing"],
         model_store=os.path.join(cfg.serving_dir(branch.key), "model_store"),
         dataset=cfg.front.dataset,
         code=code_fingerprint(TorchServePusher.__module__, cfg.dataset.package),
     ).with_id(branch.pusher_id)
-    return [torch_trainer, baseline, evaluator, pusher]
+    return [torch_trainer, baseline, evaluator, infra, pusher]

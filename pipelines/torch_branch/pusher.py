@@ -10,7 +10,8 @@ it with `tandem serve torch`, or:
 
     torchserve --start --model-store <model_store> --models <name>=<name>-<version>.mar
 
-Not blessed: nothing is written, and the PushedModel artifact says `pushed: 0`. The same
+Not blessed (by the evaluator, or by the infra validator: TorchServe loaded the archive and
+answered): nothing is written, and the PushedModel artifact says `pushed: 0`. The same
 model as the newest archive (by content): nothing new is written either; the artifact
 names that version.
 """
@@ -24,7 +25,7 @@ import tempfile
 from importlib import resources
 
 from tfx import v1 as tfx
-from tfx.types.standard_artifacts import Model, ModelBlessing, PushedModel
+from tfx.types.standard_artifacts import InfraBlessing, Model, ModelBlessing, PushedModel
 from tfx.utils import path_utils
 
 from components import datasets
@@ -38,6 +39,11 @@ CONTRACT_MODULE = "serving.contract"
 def _module_file(module: str) -> str:
     package, name = module.rsplit(".", 1)
     return str(resources.files(package) / f"{name}.py")
+
+
+def contract_of(dataset) -> dict:
+    """The archive's contract.json: the model's name and the raw features a request names."""
+    return {"model": dataset.model_name, "features": dataset.contract()}
 
 
 def archive(model_file: str, contract: dict, target: str, model_name: str, version: str) -> None:
@@ -63,20 +69,22 @@ def archive(model_file: str, contract: dict, target: str, model_name: str, versi
 def TorchServePusher(
     model: tfx.dsl.components.InputArtifact[Model],
     model_blessing: tfx.dsl.components.InputArtifact[ModelBlessing],
+    infra_blessing: tfx.dsl.components.InputArtifact[InfraBlessing],
     pushed_model: tfx.dsl.components.OutputArtifact[PushedModel],
     model_store: tfx.dsl.components.Parameter[str],
     dataset: tfx.dsl.components.Parameter[str],
     code: tfx.dsl.components.Parameter[str],  # a fingerprint of this code, for TFX's cache key
 ) -> None:
-    """Archive and publish the model if, and only if, it was blessed."""
+    """Archive and publish the model if, and only if, it was blessed, and TorchServe served it."""
     del code
-    blessed = model_blessing.has_custom_property("blessed") and model_blessing.get_int_custom_property("blessed") == 1
+    blessed = all(b.has_custom_property("blessed") and b.get_int_custom_property("blessed") == 1
+                  for b in (model_blessing, infra_blessing))
     if not blessed:
         pushed_model.set_int_custom_property("pushed", 0)
         return
     data = datasets.load(dataset)
     model_file = os.path.join(path_utils.serving_model_path(model.uri), MODEL_FILE)
-    contract = {"model": data.model_name, "features": data.contract()}
+    contract = contract_of(data)
     # What the archive holds: the same model, contract and serving code -> the same digest.
     digest = hashlib.sha256((content_digest(model_file, _module_file(HANDLER), _module_file(CONTRACT_MODULE))
                              + json.dumps(contract, sort_keys=True)).encode()).hexdigest()

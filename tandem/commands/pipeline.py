@@ -16,7 +16,8 @@ def pipeline_config(args, home: str):
 
     input_base, pattern = input_files(args.data, args.input_pattern, bundled(args, home))
     schema = stage_schema(schema_file(args), os.path.join(home, "schemas"))
-    overrides = {"beam_args": tuple(args.beam_arg)} if args.beam_arg else {}  # else the config's defaults
+    beam_args = _beam_args(args)
+    overrides = {"beam_args": beam_args} if beam_args else {}  # else the config's defaults
     cfg = PipelineConfig(
         front=FrontConfig(input_base, schema, input_pattern=pattern, dataset=args.dataset),
         home=home,
@@ -30,11 +31,22 @@ def pipeline_config(args, home: str):
     return cfg
 
 
+def _beam_args(args) -> tuple[str, ...] | None:
+    """A --runner preset's options, then --beam-arg's; None: the config's local defaults."""
+    from pipelines.runners import RunnerError, from_args
+
+    try:
+        return from_args(args, local_home=True)
+    except RunnerError as error:
+        raise UsageError(str(error)) from None
+
+
 def run(args) -> int:
     home = writable_home(args.home)
     # Bad arguments first, before TensorFlow's imports take their seconds.
     input_files(args.data, args.input_pattern, bundled(args, home))
     schema_file(args)
+    _beam_args(args)
     with hold(home, f"tandem run {args.pipeline}", args.wait) as run_id, \
             logs_to_file(home, f"run-{args.pipeline}", args.verbose) as (terminal, log):
         # Imported here, after stderr went to the log: TensorFlow talks a lot on import.
