@@ -4,9 +4,11 @@ ENV := scripts/env
 
 .PHONY: demo test lint setup bench schema-draft shell clean
 
-demo:          ## set up if needed, run both pipelines on the bundled data, write reports/comparison.{md,html}
+demo:          ## set up if needed, run both pipelines, write the comparison, serve both models and ask them
 	$(ENV) run tandem run all
 	$(ENV) run tandem compare
+	$(ENV) run tandem serve tf && $(ENV) run tandem serve torch && $(ENV) run tandem query all; \
+	  status=$$?; $(ENV) run tandem serve stop; exit $$status
 
 test:          ## the test suite, two processes at a time (e2e modules that share a run stay together)
 	$(ENV) run python -m pytest -n 2 --dist loadgroup
@@ -21,6 +23,7 @@ setup:         ## only build or update the environment
 bench:         ## benchmarks that print measured ratios (tens of minutes)
 	$(ENV) run python -m bench.ingest_validate
 	$(ENV) run python -m bench.pipeline_vs_taxi_example
+	$(ENV) run python -m bench.serving_latency --train
 
 schema-draft:  ## a SchemaGen draft of the bundled data, to review against components/schema/
 	$(ENV) run tandem schema draft --out schema-draft.pbtxt

@@ -6,9 +6,11 @@ on the same 15k rows.
 TFX's example (tfx/examples/chicago_taxi_pipeline/taxi_pipeline_native_keras.py, shipped
 in the tfx wheel) runs CsvExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator
 -> Transform -> Trainer -> Evaluator -> Pusher on BeamDagRunner with DirectRunner in
-multi-processing mode. Each contender runs twice in a fresh process: from nothing, then
-again (cached re-run). `tandem run all` (both branches) gets a home of its own, so it
-starts from nothing too. Prints wall times and the ratios tandem / example.
+multi-processing mode (its own setting). Each contender runs twice in a fresh process: from
+nothing, then again (cached re-run); tandem with its defaults (Beam's running mode chosen by
+the input's size). `tandem run all` (both branches) gets a home of its own, so it starts from
+nothing too; then `tandem compare` on it. Prints wall times, the ratios tandem / example, and
+the issue's targets, met or not.
 """
 
 import os
@@ -64,6 +66,18 @@ def main():
     for name in list(contenders)[1:]:
         ratio = [times[name, a] / times["TFX taxi example", a] for a in ("first run", "cached re-run")]
         print(f"{name.split(' ', 1)[1] + ' / example':<18} | {ratio[0]:9.2f}x | {ratio[1]:12.2f}x")
+    compare = timed([sys.executable, "-m", "tandem.cli", "compare", "--home", os.path.join(work, "all"),
+                     "--out", os.path.join(work, "reports")], os.path.join(work, "compare.log"))
+    first, cached = times["tandem run all", "first run"], times["tandem run all", "cached re-run"]
+    example = times["TFX taxi example", "first run"]
+    print(f"tandem compare    | {compare:8.1f} s |")
+    print("\ntargets (issue: performance and scale):")
+    for what, value, limit, unit in (
+            ("tandem run all / example's first run", first / example, 0.5, "x"),
+            ("tandem run all, fully cached re-run", cached, 10.0, " s"),
+            ("tandem run all + tandem compare", first + compare, 60.0, " s")):
+        print(f"  {what:<40} {value:7.2f}{unit:<2} (target <= {limit:g}{unit.strip()}): "
+              + ("met" if value <= limit else "NOT met"))
     print(f"\nmachine: {os.cpu_count()} cores; logs and outputs in {work}")
 
 

@@ -8,8 +8,17 @@ from components.dataset import Dataset
 from components.front import FrontConfig
 
 DEFAULT_HOME = "tandem_home"  # relative to where tandem runs; TANDEM_HOME overrides it in the CLI
-# Beam on one machine: DirectRunner, one worker process per core. `--beam-arg` replaces these.
+# Beam on one machine, DirectRunner, chosen by the size of the input a run reads (`--beam-arg`
+# or `--runner` replace it): one worker process per core for large inputs; below SMALL_INPUT,
+# the work in tandem's own process, where starting a worker process per core for each of the
+# Beam-based components would cost more than the work (bench/pipeline_vs_taxi_example.py).
 LOCAL_BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
+SMALL_INPUT_BEAM_ARGS = ("--direct_running_mode=in_memory",)
+SMALL_INPUT = 32 << 20  # bytes of CSV: about 200k rows of the taxi data
+
+
+def local_beam_args(input_bytes: int) -> tuple[str, ...]:
+    return SMALL_INPUT_BEAM_ARGS if input_bytes < SMALL_INPUT else LOCAL_BEAM_ARGS
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,9 @@ class PipelineConfig:
     evaluation: EvalConfig = field(default_factory=EvalConfig)
     beam_args: tuple[str, ...] = LOCAL_BEAM_ARGS
     enable_cache: bool = True
+    # The evaluators' baseline leaves the candidate out (pipelines/wiring.py); the KFP v2
+    # compiler knows only TFX's own LatestBlessedModelStrategy (pipelines/kfp.py).
+    baseline_excludes_candidate: bool = True
 
     @property
     def dataset(self) -> Dataset:

@@ -18,6 +18,7 @@ alternative for the Keras branch: see the README.
 import math
 import os
 import shutil
+import tempfile
 import time
 
 import tensorflow as tf
@@ -55,9 +56,12 @@ def _start(server: str, model: Model, dataset, workdir: str) -> tuple[registry.S
         mar = os.path.join(store, f"{dataset.model_name}-0.mar")
         archive(os.path.join(path_utils.serving_model_path(model.uri), MODEL_FILE), contract_of(dataset), mar,
                 dataset.model_name, "0")
-        started = torchserve.start(model_path=mar, model_name=dataset.model_name, workdir=workdir, ports=ports,
+        # TorchServe's worker sockets live in its folder, and a socket's path is short: a
+        # temporary folder, not one deep in the pipeline's outputs.
+        short = tempfile.mkdtemp(prefix="tandem-infra-")
+        started = torchserve.start(model_path=mar, model_name=dataset.model_name, workdir=short, ports=ports,
                                    detach=False)
-        return started, torchserve.keys(workdir)["inference"]
+        return started, torchserve.keys(short)["inference"]
     saved_model = path_utils.serving_model_path(model.uri)
     if shutil.which("tensorflow_model_server"):
         from serving.tfserving.server import start
@@ -111,6 +115,8 @@ def ServingInfraValidator(
         finally:
             if started is not None:
                 registry.terminate(started)
+                if started.workdir != workdir:
+                    shutil.rmtree(started.workdir, ignore_errors=True)
     blessing.set_int_custom_property("blessed", int(verdict))
     blessing.set_string_custom_property("reason", why)
     with tf.io.gfile.GFile(os.path.join(blessing.uri, "INFRA_BLESSED" if verdict else "INFRA_NOT_BLESSED"), "w") as f:

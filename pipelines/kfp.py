@@ -19,7 +19,9 @@ resolvers):
   each with the shared front): in one pipeline, a branch's evaluator could be handed the other
   branch's model as its baseline;
 - the gate's drift baseline is the pipeline's newest ExampleStatistics (TFX's
-  LatestArtifactStrategy), not the newest validated span before this one.
+  LatestArtifactStrategy), not the newest validated span before this one;
+- the evaluators' baseline is TFX's LatestBlessedModelStrategy as it is (KFP resolves it
+  before the trainer runs, so the candidate is not among the models it picks from).
 """
 
 import os
@@ -41,6 +43,7 @@ class KfpConfig(PipelineConfig):
 
     serving_root: str = DEFAULT_SERVING_ROOT
     branch_name: str = ""  # one KFP pipeline per branch
+    baseline_excludes_candidate: bool = False  # KFP resolves the baseline before the trainer runs
 
     @property
     def name(self) -> str:

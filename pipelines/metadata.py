@@ -85,15 +85,16 @@ class Metadata:
         return self._execution(execution)
 
     def finished(self, component: str) -> list[Execution]:
-        """A component's finished (complete or cached) executions, in any run, newest first."""
+        """A component's completed executions, in any run, newest first. (A cached execution
+        reuses a completed one's outputs and records no inputs: the completed one stands for it.)"""
         nodes = [c for c in self.store.get_contexts_by_type("node") if c.name.endswith("." + component)]
         executions = [e for c in nodes for e in self.store.get_executions_by_context(c.id)
-                      if e.last_known_state in FINISHED]
+                      if e.last_known_state == metadata_store_pb2.Execution.COMPLETE]
         executions.sort(key=lambda e: (e.create_time_since_epoch, e.id), reverse=True)
         return [self._execution(e) for e in executions]
 
     def latest_finished(self, component: str, where=lambda execution: True) -> Execution:
-        """The latest finished execution of a component (that `where` accepts), in any run."""
+        """The latest completed execution of a component (that `where` accepts), in any run."""
         for execution in self.finished(component):
             if where(execution):
                 return execution

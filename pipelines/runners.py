@@ -1,4 +1,4 @@
-"""Beam runner presets: `tandem run … --runner flink|spark|dataflow|dask` with each runner's
+"""Beam runner presets: `tandem run … --runner flink|spark|dataflow|dask|portable` with each runner's
 required options, assembled into Beam pipeline options for every Beam-based component of
 both pipelines (ExampleGen, StatisticsGen, Transform, the Evaluators…). `--beam-arg`s come
 after a preset's options, so they add to it or override it.
@@ -25,6 +25,15 @@ What each needs outside tandem (none of it can run on this machine's tests):
   Pipelines instead (`tandem compile --target kfp --runner dataflow …`), where both are on GCS.
 - dask: --dask-address tcp://HOST:8786, a Dask scheduler; `dask` and `distributed` installed
   here and on the workers (Beam's `dask` extra: not in this environment's pinned set).
+- portable: --job-endpoint HOST:PORT, a Beam job service (tandem's: `python -m pipelines.engine
+  job-service`, Beam's Python one with two fixes), whose SDK workers run in an EXTERNAL worker
+  pool (`python -m pipelines.engine worker-pool`, or Beam's SDK container with --worker_pool):
+  --worker-pool HOST:PORT (default: the job endpoint's host, port 50000, the pool's usual port).
+  Every DoFn runs in the pool's worker processes, which need tandem's code and pinned
+  dependencies (the same environment, or tandem's pipeline image). `--sdk_worker_parallelism=0`:
+  one SDK worker per core of the job service's machine (`--beam-arg=--sdk_worker_parallelism=N`
+  sets N). `python -m pipelines.engine up` starts both on this machine; docs/engines.md has their
+  Kubernetes form.
 Whichever runner: the workers read and write the pipeline's outputs under the home, so it must
 be a filesystem they share at the same path (e.g. an NFS mount).
 """
@@ -32,11 +41,12 @@ be a filesystem they share at the same path (e.g. an NFS mount).
 import importlib.util
 import re
 
-RUNNERS = ("flink", "spark", "dataflow", "dask")
+RUNNERS = ("flink", "spark", "dataflow", "dask", "portable")
 # argparse names (`--flink-master` -> flink_master) of the presets' options, and the runners each serves.
-OPTIONS = {"flink_master": ("flink",), "spark_master": ("spark",), "job_endpoint": ("flink", "spark"),
+OPTIONS = {"flink_master": ("flink",), "spark_master": ("spark",), "job_endpoint": ("flink", "spark", "portable"),
            "project": ("dataflow",), "region": ("dataflow",), "temp_location": ("dataflow",),
-           "dask_address": ("dask",), "worker_image": ("flink", "spark", "dataflow")}
+           "dask_address": ("dask",), "worker_image": ("flink", "spark", "dataflow"), "worker_pool": ("portable",)}
+WORKER_POOL_PORT = 50000  # the port of Beam's SDK container in --worker_pool mode
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"  # not among Beam's short runner names
 _HOST_PORT = re.compile(r"(https?://)?[A-Za-z0-9.\-\[\]:]+:\d+")
 
@@ -63,7 +73,8 @@ def beam_args(runner: str, options, local_home: bool = False) -> tuple[str, ...]
     if wrong:
         raise RunnerError("; ".join(f"{_flag(n)} is for --runner {' or '.join(OPTIONS[n])}, not {runner}"
                                     for n in wrong))
-    return {"flink": _flink, "spark": _spark, "dataflow": _dataflow, "dask": _dask}[runner](given, local_home)
+    return {"flink": _flink, "spark": _spark, "dataflow": _dataflow, "dask": _dask,
+            "portable": _portable}[runner](given, local_home)
 
 
 def _portable_environment(given: dict) -> tuple[str, ...]:
@@ -128,6 +139,26 @@ def _dask(given: dict, local_home: bool) -> tuple[str, ...]:
     if not re.fullmatch(r"(tcp|tls)://[^\s/]+:\d+|[^\s/:]+:\d+", address):
         raise RunnerError(f"--dask-address {address}: expected tcp://HOST:PORT of a Dask scheduler")
     return (f"--runner={DASK_RUNNER}", f"--dask_client_address={address}")
+
+
+def portable_args(job_endpoint: str, worker_pool: str, parallelism: int = 0) -> tuple[str, ...]:
+    """Beam options for a job service at `job_endpoint` whose SDK workers run in the EXTERNAL
+    worker pool at `worker_pool`, `parallelism` workers per job (0: the job service chooses)."""
+    return ("--runner=PortableRunner", f"--job_endpoint={job_endpoint}", "--environment_type=EXTERNAL",
+            f"--environment_config={worker_pool}", f"--sdk_worker_parallelism={parallelism}")
+
+
+def _portable(given: dict, local_home: bool) -> tuple[str, ...]:
+    endpoint = given.get("job_endpoint")
+    if not endpoint:
+        raise RunnerError("--runner portable needs --job-endpoint HOST:PORT (a Beam job service, e.g. "
+                          "`python -m pipelines.engine job-service --port 8099`)")
+    for flag, value in (("--job-endpoint", endpoint), ("--worker-pool", given.get("worker_pool"))):
+        if value and not _HOST_PORT.fullmatch(value):
+            raise RunnerError(f"{flag} {value}: expected HOST:PORT (e.g. localhost:"
+                              f"{8099 if flag == '--job-endpoint' else WORKER_POOL_PORT})")
+    pool = given.get("worker_pool") or f"{endpoint.rsplit(':', 1)[0].split('://')[-1]}:{WORKER_POOL_PORT}"
+    return portable_args(endpoint, pool)
 
 
 def missing_packages(runner: str) -> list[str]:

@@ -108,6 +108,24 @@ def terminate(server: Server, grace: float = 20.0) -> None:
             return
 
 
+def end_process(process, grace: float = 15.0) -> None:
+    """End a server process this process started (a subprocess.Popen leading its own process
+    group) that failed to start: SIGTERM to the group, SIGKILL after `grace` seconds; reap it."""
+    import subprocess
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(grace)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    process.wait()
+
+
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)

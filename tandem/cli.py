@@ -6,7 +6,7 @@
     tandem schema draft [--data PATH] --out FILE                 a SchemaGen draft to review
     tandem data generate --rows N --out FILE                     scale the bundled data (benchmarks)
     tandem serve tf|torch | stop | status                        serve the pushed models (real servers)
-    tandem query tf|torch [--grpc] [--row k=v ...]               ask a served model
+    tandem query tf|torch|all [--grpc] [--row k=v ...]           ask the served models
     tandem predict tf|torch --data CSV --out FILE                score a file in-process
     tandem clean [--keep N]                                      free what the last N runs do not use
     tandem deploy [tf|torch|all] --overlay NAME [--version N]    the pushed models on Kubernetes (kustomize overlay)
@@ -75,7 +75,10 @@ def _runner_options() -> argparse.ArgumentParser:
     group.add_argument("--flink-master", metavar="HOST:PORT", help="flink: the Flink master's REST endpoint")
     group.add_argument("--spark-master", metavar="spark://HOST:PORT", help="spark: the Spark master")
     group.add_argument("--job-endpoint", metavar="HOST:PORT",
-                       help="flink, spark: a Beam job server already running (instead of the master)")
+                       help="flink, spark: a Beam job server already running (instead of the master); "
+                            "portable: the job service (python -m pipelines.engine job-service)")
+    group.add_argument("--worker-pool", metavar="HOST:PORT",
+                       help="portable: the EXTERNAL SDK worker pool (default: the job endpoint's host, port 50000)")
     group.add_argument("--worker-image", metavar="IMAGE",
                        help="flink, spark, dataflow: the SDK harness image (tandem's code and dependencies)")
     group.add_argument("--project", help="dataflow: the Google Cloud project")
@@ -144,7 +147,7 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=serving.serve)
 
     ask = sub.add_parser("query", parents=[shared], help="send rows to a served model and print its answers")
-    ask.add_argument("target", choices=["tf", "torch"])
+    ask.add_argument("target", choices=["tf", "torch", "all"], help="all: the same rows to both, side by side")
     ask.add_argument("--grpc", action="store_true", help="TF Serving's gRPC PredictionService (tf only)")
     ask.add_argument("--url", help="the server (default: the one `tandem serve` started, or the default ports)")
     rows = ask.add_mutually_exclusive_group()

@@ -1,5 +1,6 @@
 """What a command reads: `--data` and `--input-pattern`, `--schema`, the dataset."""
 
+import fnmatch
 import glob
 import os
 import re
@@ -52,3 +53,20 @@ def writable_home(home: str) -> str:
     if not os.access(home, os.W_OK | os.X_OK):
         raise UsageError(f"--home {home}: not writable")
     return home
+
+
+def input_bytes(input_base: str, pattern: str) -> int:
+    """The bytes of CSV a run reads: the files `pattern` matches in `input_base`, of the newest
+    span only where the pattern has {SPAN} (ExampleGen reads the latest span)."""
+    span = "\x00"
+    regex = re.compile(fnmatch.translate(re.sub(r"\{[A-Z]+\}", lambda m: span if m[0] == "{SPAN}" else "*",
+                                                pattern)).replace(re.escape(span), r"(\d+)"))
+    sizes: dict[int, int] = {}
+    for root, _, names in os.walk(input_base):
+        for name in names:
+            path = os.path.join(root, name)
+            found = regex.match(os.path.relpath(path, input_base))
+            if found:
+                key = int(found[1]) if found.groups() else 0
+                sizes[key] = sizes.get(key, 0) + os.path.getsize(path)
+    return sizes[max(sizes)] if sizes else 0

@@ -19,3 +19,19 @@ def run_cli():
         return out.returncode, out.stdout, out.stderr
 
     return run
+
+
+def pytest_collection_modifyitems(config, items):
+    """`@pytest.mark.gpu` tests run where PyTorch sees a CUDA device, and are reported skipped,
+    with the reason, everywhere else (CI's machines have no GPU). Asked only if one is marked."""
+    marked = [item for item in items if item.get_closest_marker("gpu")]
+    if not marked:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU: torch.cuda.is_available() is False on this machine "
+                                   "(these tests run on the accelerator machine)")
+    for item in marked:
+        item.add_marker(skip)

@@ -13,31 +13,22 @@ from components.fingerprint import code_fingerprint
 from components.front import Front
 from pipelines import evaluation
 from pipelines.config import PipelineConfig
-from pipelines.infra_validation import ServingInfraValidator
 from pipelines.keras_branch.pusher import KerasPusher
-from pipelines.wiring import latest_blessed_model_resolver, trainer
+from pipelines.wiring import infra_validator, latest_blessed_model_resolver, trainer
 
 RUN_FN = "pipelines.keras_branch.trainer.run_fn"
 
 
 def create_branch(cfg: PipelineConfig, front: Front, branch) -> list:
     keras_trainer = trainer(cfg, front, RUN_FN, branch)
-    baseline = latest_blessed_model_resolver(branch)
+    baseline = latest_blessed_model_resolver(cfg, branch, keras_trainer)
     evaluator = tfx.components.Evaluator(
         examples=front.example_gen.outputs["examples"],
         model=keras_trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=evaluation.eval_config(cfg.evaluation, cfg.dataset),
     ).with_id(branch.evaluator_id)
-    infra = ServingInfraValidator(
-        model=keras_trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        examples=front.example_gen.outputs["examples"],
-        transform_graph=front.transform.outputs["transform_graph"],
-        server="tf",
-        dataset=cfg.front.dataset,
-        code=code_fingerprint(ServingInfraValidator.__module__, cfg.dataset.package),
-    ).with_id(branch.infra_validator_id)
+    infra = infra_validator(cfg, front, branch, keras_trainer.outputs["model"], evaluator.outputs["blessing"], "tf")
     pusher = KerasPusher(
         model=keras_trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],

@@ -13,17 +13,16 @@ import os
 from components.fingerprint import code_fingerprint
 from components.front import Front
 from pipelines.config import PipelineConfig
-from pipelines.infra_validation import ServingInfraValidator
 from pipelines.torch_branch.evaluator import TorchEvaluator
 from pipelines.torch_branch.pusher import TorchServePusher
-from pipelines.wiring import latest_blessed_model_resolver, trainer
+from pipelines.wiring import infra_validator, latest_blessed_model_resolver, trainer
 
 RUN_FN = "pipelines.torch_branch.trainer.run_fn"
 
 
 def create_branch(cfg: PipelineConfig, front: Front, branch) -> list:
     torch_trainer = trainer(cfg, front, RUN_FN, branch)
-    baseline = latest_blessed_model_resolver(branch)
+    baseline = latest_blessed_model_resolver(cfg, branch, torch_trainer)
     evaluator = TorchEvaluator(
         examples=front.example_gen.outputs["examples"],
         transform_graph=front.transform.outputs["transform_graph"],
@@ -33,15 +32,7 @@ def create_branch(cfg: PipelineConfig, front: Front, branch) -> list:
         dataset=cfg.front.dataset,
         code=code_fingerprint(TorchEvaluator.__module__, cfg.dataset.package),
     ).with_id(branch.evaluator_id)
-    infra = ServingInfraValidator(
-        model=torch_trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        examples=front.example_gen.outputs["examples"],
-        transform_graph=front.transform.outputs["transform_graph"],
-        server="torch",
-        dataset=cfg.front.dataset,
-        code=code_fingerprint(ServingInfraValidator.__module__, cfg.dataset.package),
-    ).with_id(branch.infra_validator_id)
+    infra = infra_validator(cfg, front, branch, torch_trainer.outputs["model"], evaluator.outputs["blessing"], "torch")
     pusher = TorchServePusher(
         model=torch_trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],

@@ -30,7 +30,6 @@ or PyTorch until the server process runs main().
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -114,7 +113,7 @@ def _start(kind: str, model_path: str, model_name: str, workdir: str, http_port:
         registry.wait_until(lambda: _ready(urls["health"]), timeout, process, what, log)
         probe(urls["rest"], contract, what, log)
     except BaseException:
-        end(process)
+        registry.end_process(process)
         raise
     return registry.Server(name=kind, backend="kserve", pid=process.pid, model=model_name, version="",
                            endpoints=urls, workdir=workdir)
@@ -146,21 +145,6 @@ def probe(url: str, contract: dict, what: str, log: str) -> None:
     if not (isinstance(predictions, list) and len(predictions) == 1 and 0.0 <= predictions[0] <= 1.0):
         raise registry.ServingError(f"{what} answered a request of the contract with {predictions!r}, not one "
                                     f"probability; its log: {log}")
-
-
-def end(process: subprocess.Popen, grace: float = 10.0) -> None:
-    """SIGTERM to the server's process group, SIGKILL after `grace` seconds; reap it."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            process.wait(grace)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    process.wait()
 
 
 class NoCloudEvents:

@@ -39,7 +39,7 @@ import subprocess
 import urllib.request
 
 from serving import registry
-from serving.kserve.server import end, probe
+from serving.kserve.server import probe
 
 BINARY = "tensorflow_model_server"
 HOST = "127.0.0.1"
@@ -145,7 +145,7 @@ def start(model_path: str, model_name: str, workdir: str, ports: dict, timeout: 
             with open(contract_file) as f:
                 probe(urls["rest"], json.load(f), what, log)
     except BaseException:
-        end(process)
+        registry.end_process(process)
         raise
     return registry.Server(name="tf", backend=BINARY, pid=process.pid, model=model_name, version=str(stable),
                            endpoints=urls, workdir=workdir)

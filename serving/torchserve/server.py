@@ -26,7 +26,6 @@ import math
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -150,7 +149,7 @@ def start(*, model_path: str, model_name: str, workdir: str, ports: dict[str, in
                 _fail(process, log, f"TorchServe did not serve {model_name} within {timeout:.0f}s")
             time.sleep(0.25)
     except BaseException:  # interrupted too: a server nobody recorded would run on, unstoppable by tandem
-        _stop_group(process)
+        registry.end_process(process)
         raise
     return registry.Server(name="torch", backend="torchserve", pid=process.pid, model=model_name, version=version,
                            endpoints=endpoints, workdir=workdir, key_file=key_file if token_auth else "",
@@ -302,21 +301,8 @@ def _ready(endpoints: dict, model_name: str, workdir: str | None, probe: bytes) 
 
 
 def _fail(process: subprocess.Popen, log: str, why: str) -> None:
-    _stop_group(process)
+    registry.end_process(process)
     raise registry.ServingError(f"{why}{_why_from_log(log)}")
-
-
-def _stop_group(process: subprocess.Popen, grace: float = 15.0) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            process.wait(grace)
-            break
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _why_from_log(path: str, lines: int = 20) -> str:

@@ -4,26 +4,24 @@ import os
 
 from pipelines.home import hold
 from tandem.exits import FAILED, INVALID_DATA, OK, UsageError
-from tandem.inputs import bundled, dataset, input_files, schema_file, writable_home
+from tandem.inputs import bundled, dataset, input_bytes, input_files, schema_file, writable_home
 from tandem.logs import logs_to_file
 
 
 def pipeline_config(args, home: str):
     from components.front import FrontConfig
     from components.validate import stage_schema
-    from pipelines.config import PipelineConfig, TrainConfig
+    from pipelines.config import PipelineConfig, TrainConfig, local_beam_args
     from pipelines.runner import beam_arg_problems
 
     input_base, pattern = input_files(args.data, args.input_pattern, bundled(args, home))
     schema = stage_schema(schema_file(args), os.path.join(home, "schemas"))
-    beam_args = _beam_args(args)
-    overrides = {"beam_args": beam_args} if beam_args else {}  # else the config's defaults
     cfg = PipelineConfig(
         front=FrontConfig(input_base, schema, input_pattern=pattern, dataset=args.dataset),
         home=home,
         train=TrainConfig(train_steps=args.train_steps) if args.train_steps else TrainConfig(),
         enable_cache=not args.no_cache,
-        **overrides,
+        beam_args=_beam_args(args) or local_beam_args(input_bytes(input_base, pattern)),
     )
     problems = beam_arg_problems(cfg.beam_args)
     if problems:
@@ -39,6 +37,18 @@ def _beam_args(args) -> tuple[str, ...] | None:
         return from_args(args, local_home=True)
     except RunnerError as error:
         raise UsageError(str(error)) from None
+
+
+def _engine(beam_args) -> str:
+    """What the Beam options pick, in words, for the run's header."""
+    from pipelines.config import LOCAL_BEAM_ARGS, SMALL_INPUT, SMALL_INPUT_BEAM_ARGS
+
+    if tuple(beam_args) == SMALL_INPUT_BEAM_ARGS:
+        return (f"DirectRunner in this process (the input is under {SMALL_INPUT >> 20} MiB; "
+                "--beam-arg=--direct_running_mode=multi_processing for a worker process per core)")
+    if tuple(beam_args) == LOCAL_BEAM_ARGS:
+        return f"DirectRunner, a worker process per core (the input is {SMALL_INPUT >> 20} MiB or more)"
+    return " ".join(beam_args)
 
 
 def run(args) -> int:
@@ -62,6 +72,7 @@ def run(args) -> int:
         print(f"tandem: run {run_id}: the shared front, then {' and '.join(b.title for b in branches)}, "
               f"on {source} (dataset {cfg.front.dataset})")
         print(f"tandem: outputs under {cfg.home}" + (f"; full log in {log}" if log else ""))
+        print(f"tandem: Beam: {_engine(cfg.beam_args)}")
         try:
             seconds = run_pipeline(create_pipeline(cfg, branches), run_id=run_id, verbose=args.verbose)
         except DataValidationError as error:

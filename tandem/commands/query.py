@@ -65,10 +65,28 @@ def query(args) -> int:
     if args.grpc and args.target != "tf":
         raise UsageError("--grpc: only the tf model has a gRPC endpoint tandem queries (TF Serving's "
                          "PredictionService); query the torch model over REST, without --grpc")
+    if args.target == "all" and args.url:
+        raise UsageError("--url: one server's; `tandem query all` asks the servers `tandem serve` started")
     data = dataset(args)
+    rows = _rows(args, data, data.contract())
+    if args.target == "all":  # the same rows to both served models, side by side
+        answers = {target: _ask(args, target, data, rows)[0] for target in ("tf", "torch")}
+        print(f"tandem: the tf and torch models answered, for {len(rows)} row(s):")
+        _table(rows, answers, data.serving_features[:SHOWN_FEATURES])
+        return OK
+    predictions, where, answer = _ask(args, args.target, data, rows)
+    if args.json:
+        print(json.dumps(answer))
+    else:
+        print(f"tandem: the {args.target} model at {where} answered, for {len(rows)} row(s):")
+        _table(rows, {"probability": predictions}, data.serving_features[:SHOWN_FEATURES])
+    return OK
+
+
+def _ask(args, target: str, data, rows: list[dict]) -> tuple[list[float], str, dict]:
+    """(one probability per row, where the answer came from, the server's answer)."""
     features = data.contract()
-    rows = _rows(args, data, features)
-    server = _recorded(os.path.abspath(args.home), args.target)
+    server = _recorded(os.path.abspath(args.home), target)
     try:
         if args.grpc:
             target = _grpc_target(args, server)
@@ -78,8 +96,8 @@ def query(args) -> int:
                            for p in client.predict_grpc(target, data.model_name, batch, features)]
             where, answer = f"grpc {target}", {"predictions": predictions}
         else:
-            url, backend = _rest_url(args, server, data.model_name)
-            token = _token(server, url) if args.target == "torch" else None
+            url, backend = _rest_url(args, server, data.model_name, target)
+            token = _token(server, url) if target == "torch" else None
             answers = [client.post_json(url, {"instances": client.for_server(batch, features, backend)}, token)
                        for batch in _batches(rows)]
             predictions = [p for batch, a in zip(_batches(rows), answers, strict=True)
@@ -87,13 +105,8 @@ def query(args) -> int:
             where = url + (f" ({backend})" if backend else "")
             answer = answers[0] if len(answers) == 1 else {"predictions": predictions}
     except client.ClientError as error:
-        raise Failed(str(error)) from None
-    if args.json:
-        print(json.dumps(answer))
-    else:
-        print(f"tandem: the {args.target} model at {where} answered, for {len(rows)} row(s):")
-        _table(rows, predictions, data.serving_features[:SHOWN_FEATURES])
-    return OK
+        raise Failed(f"{target}: {error}" if args.target == "all" else str(error)) from None
+    return predictions, where, answer
 
 
 def _batches(rows: list) -> list[list]:
@@ -210,23 +223,23 @@ def _origin(url: str) -> tuple:
     return parts.scheme, parts.hostname, parts.port
 
 
-def _rest_url(args, server, model_name: str) -> tuple[str, str | None]:
+def _rest_url(args, server, model_name: str, target: str) -> tuple[str, str | None]:
     """(the predict URL, the backend behind it if known)."""
     recorded = None
     if server is not None:
-        recorded = next((server.endpoints[k] for k in REST_ENDPOINTS[args.target] if k in server.endpoints), None)
-    url = args.url or recorded or DEFAULT_URLS[args.target].format(model=model_name)
+        recorded = next((server.endpoints[k] for k in REST_ENDPOINTS[target] if k in server.endpoints), None)
+    url = args.url or recorded or DEFAULT_URLS[target].format(model=model_name)
     if args.url:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise UsageError(f"--url {url}: expected an http:// URL, e.g. "
-                             + DEFAULT_URLS[args.target].format(model=model_name))
+                             + DEFAULT_URLS[target].format(model=model_name))
         if parts.path in ("", "/"):  # the server only: the model's predict path on it
             url = urllib.parse.urlunsplit(parts._replace(
-                path=urllib.parse.urlsplit(DEFAULT_URLS[args.target].format(model=model_name)).path))
+                path=urllib.parse.urlsplit(DEFAULT_URLS[target].format(model=model_name)).path))
     if recorded and _origin(url) == _origin(recorded):
         return url, server.backend
-    if args.target == "tf":  # stock TF Serving reads missing numbers otherwise: ask which server this is
+    if target == "tf":  # stock TF Serving reads missing numbers otherwise: ask which server this is
         return url, client.rest_backend(url)
     return url, None
 
@@ -271,10 +284,11 @@ def _shown(value) -> str:
     return text if len(text) <= 18 else text[:17] + "…"
 
 
-def _table(rows: list[dict], predictions: list[float], shown: tuple) -> None:
-    header = ["row", "probability", *shown]
-    lines = [[str(i), f"{p:.6f}", *(_shown(row.get(n)) for n in shown)] for i, (row, p) in
-             enumerate(zip(rows, predictions, strict=True))]
+def _table(rows: list[dict], columns: dict[str, list[float]], shown: tuple) -> None:
+    """One line per row: each column's probability, then the row's first features."""
+    header = ["row", *columns, *shown]
+    lines = [[str(i), *(f"{columns[c][i]:.6f}" for c in columns), *(_shown(row.get(n)) for n in shown)]
+             for i, row in enumerate(rows)]
     widths = [max(len(line[c]) for line in [header, *lines]) for c in range(len(header))]
     for line in [header, *lines]:
         print("  " + "  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True)))

@@ -1,28 +1,33 @@
-"""What the first taxi run (tests/e2e/conftest.py) pushed, served: the .mar behind a real
-TorchServe on loopback answers the same probabilities as the in-process PyTorch model, row
-by row; bad bodies answer 400; `tandem compare` reports both models side by side."""
+"""The contract test: what the first taxi run (tests/e2e/conftest.py) pushed, behind every
+server tandem starts — TorchServe and KServe for the .mar, KServe's V1 server (TF Serving's
+REST API) for the SavedModel; the real `tensorflow_model_server` where it is installed —
+answers the same rows with the probabilities the models give in-process (1e-6), and refuses
+the same bad requests with the same status class and a message; then `tandem compare`
+reports the blessed models' own metrics."""
 
-import contextlib
 import glob
 import json
 import math
 import os
 import re
-import signal
-import socket
+import shutil
 import subprocess
 import sys
-import time
+import tempfile
 import urllib.error
 import urllib.request
 import zipfile
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from helpers import TAXI, json_rows
 
+from serving import client, registry
+
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("taxi_run")]
+PORTS = ("inference", "management", "metrics", "grpc", "grpc_management", "rest")
 
 
 @pytest.fixture(scope="module")
@@ -33,73 +38,110 @@ def pushed(taxi_run):
     return keras, mar, home
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def torchserve(pushed, tmp_path_factory):
-    _, mar, _ = pushed
-    work = tmp_path_factory.mktemp("torchserve")
-    ports = [_free_port() for _ in range(3)]
-    (work / "config.properties").write_text(
-        f"inference_address=http://127.0.0.1:{ports[0]}\nmanagement_address=http://127.0.0.1:{ports[1]}\n"
-        f"metrics_address=http://127.0.0.1:{ports[2]}\nvmargs=-Djava.io.tmpdir={work}\n")
-    server = subprocess.Popen(
-        ["torchserve", "--start", "--foreground", "--ncs", "--disable-token-auth", "--ts-config",
-         str(work / "config.properties"), "--model-store", os.path.dirname(mar),
-         "--models", f"big_tipper={os.path.basename(mar)}"],
-        cwd=work, stdout=open(work / "torchserve.log", "w"),  # noqa: SIM115 - the server's, closed with it
-        stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{ports[0]}"
+def servers(pushed):
+    """{name: (predict URL, token)} for every server that can run here, started for real."""
+    from serving.kserve import server as kserve
+    from serving.torchserve import server as torchserve
+
+    saved_model, mar, _ = pushed
+    started, found = [], {}
+    work = tempfile.mkdtemp(prefix="tandem-served-")  # short: TorchServe's sockets live there
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            with contextlib.suppress(OSError):
-                status = urllib.request.urlopen(f"http://127.0.0.1:{ports[1]}/models/big_tipper", timeout=2).read()
-                if b"READY" in status:
-                    break
-            assert server.poll() is None, (work / "torchserve.log").read_text()[-3000:]
-            time.sleep(1)
-        else:
-            pytest.fail("TorchServe did not get ready in 120 s:\n" + (work / "torchserve.log").read_text()[-3000:])
-        yield url
+        def ports():
+            return {name: registry.free_port() for name in PORTS}
+
+        ts = torchserve.start(model_path=mar, model_name="big_tipper", workdir=os.path.join(work, "ts"), ports=ports())
+        started.append(ts)
+        found["torchserve"] = (ts.endpoints["inference"], torchserve.keys(ts.workdir)["inference"])
+        ks = kserve.start_torch(model_path=mar, model_name="big_tipper", workdir=os.path.join(work, "kt"),
+                                ports=ports())
+        started.append(ks)
+        found["kserve-torch"] = (ks.endpoints["rest"], None)
+        kt = kserve.start_tf(model_path=saved_model, model_name="big_tipper", workdir=os.path.join(work, "kf"),
+                             ports=ports())
+        started.append(kt)
+        found["kserve-tf"] = (kt.endpoints["rest"], None)
+        if shutil.which("tensorflow_model_server"):
+            from serving.tfserving import server as tfserving
+
+            real = tfserving.start(model_path=saved_model, model_name="big_tipper",
+                                   workdir=os.path.join(work, "tfs"), ports=ports())
+            started.append(real)
+            found["tensorflow_model_server"] = (real.endpoints["rest"], None)
+        yield found
     finally:
-        os.killpg(server.pid, signal.SIGTERM)  # the launcher and its Java server
-        server.wait(30)
+        for server in started:
+            registry.terminate(server)
+        shutil.rmtree(work, ignore_errors=True)
 
 
-def _post(url, body: bytes):
-    request = urllib.request.Request(f"{url}/predictions/big_tipper", data=body,
-                                     headers={"Content-Type": "application/json"})
-    return urllib.request.urlopen(request, timeout=30)
-
-
-def test_torchserve_answers_what_the_model_answers_in_process(pushed, torchserve, tmp_path):
-    _, mar, _ = pushed
-    rows = json_rows()
-    served = np.array(json.loads(_post(torchserve, json.dumps({"instances": rows}).encode()).read())["predictions"])
-    with zipfile.ZipFile(mar) as archive:  # the very model the archive holds, scored in a PyTorch process
+def in_process(pushed, rows, tmp_path) -> dict[str, np.ndarray]:
+    """Both models called in-process: the SavedModel here, the archive's TorchScript model in a
+    PyTorch process of its own."""
+    saved_model, mar, _ = pushed
+    columns = {n: np.array([r[n] or "" for r in rows]) if TAXI.is_string(n) else
+               np.array([math.nan if r[n] is None else r[n] for r in rows]) for n in TAXI.serving_features}
+    keras = tf.saved_model.load(saved_model).signatures["serving_default"]
+    tf_side = keras(**{k: tf.constant(v) for k, v in columns.items()})["probability"].numpy()
+    with zipfile.ZipFile(mar) as archive:
         archive.extract("model.pt", tmp_path)
-    np.savez(tmp_path / "rows.npz", **{n: np.array([r[n] or "" for r in rows]) if TAXI.is_string(n) else
-                                       np.array([math.nan if r[n] is None else r[n] for r in rows])
-                                       for n in TAXI.serving_features})
+    np.savez(tmp_path / "rows.npz", **columns)
     out = subprocess.run([sys.executable, "-m", "pipelines.torch_branch.runtime.predict", "--rows",
                           str(tmp_path / "rows.npz"), "--out", str(tmp_path / "p.npz"), f"m={tmp_path / 'model.pt'}"],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    in_process = np.load(tmp_path / "p.npz")["m"]
-    assert served.shape == in_process.shape == (len(rows),)
-    np.testing.assert_allclose(served, in_process, atol=1e-6, rtol=0)  # row by row
+    return {"tf": tf_side, "torch": np.load(tmp_path / "p.npz")["m"]}
 
 
-@pytest.mark.parametrize("body", [b"not json", b'{"rows": []}', b'{"instances": [{"fare": "nine"}]}'])
-def test_torchserve_answers_400_to_a_bad_body(torchserve, body):
-    with pytest.raises(urllib.error.HTTPError) as error:
-        _post(torchserve, body)
-    assert error.value.code == 400
+def test_every_server_answers_what_its_model_answers_in_process(pushed, servers, tmp_path):
+    rows = json_rows()
+    rows += [{**rows[0], "payment_type": "Bitcoin", "company": "A Brand New Cab Co"},  # unseen categories
+             {n: None for n in TAXI.serving_features}]  # everything missing
+    expected = in_process(pushed, rows, tmp_path)
+    for name, (url, token) in servers.items():
+        backend = name if name == "tensorflow_model_server" else None
+        answer = client.predict_rest(url, client.for_server(rows, TAXI.contract(), backend), token=token)
+        model = "tf" if name in ("kserve-tf", "tensorflow_model_server") else "torch"
+        np.testing.assert_allclose(answer, expected[model], atol=1e-6, rtol=0, err_msg=name)
+
+
+BAD = {  # the body, and words the message names (body-level cases: KServe words its parser's own)
+    "not JSON": (b"not json", ""),
+    "no instances": (b'{"rows": []}', "instances"),
+    "a text for a number": (None, "'fare'"),
+    "an unknown feature": (None, "unknown feature"),
+    "a missing feature": (None, "missing feature"),
+    "not UTF-8": (b"\xff\xfe{}", ""),
+}
+
+
+def _body(case: str) -> bytes:
+    body, _ = BAD[case]
+    if body is not None:
+        return body
+    row = json_rows(count=1)[0]
+    if case == "a text for a number":
+        row["fare"] = "nine"
+    elif case == "an unknown feature":
+        row["farre"] = 1.0
+    else:
+        del row["company"]
+    return json.dumps({"instances": [row]}).encode()
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_every_server_refuses_a_bad_request_with_a_4xx_and_a_message(case, servers):
+    for name, (url, token) in servers.items():
+        request = urllib.request.Request(url, data=_body(case), headers={
+            "Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})})
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(request, timeout=30)
+        assert 400 <= error.value.code < 500, (name, error.value.code)
+        message = error.value.read().decode("utf-8", "replace")
+        assert message.strip(), name
+        if name != "tensorflow_model_server":  # stock TF Serving words its own messages
+            assert BAD[case][1].lower() in message.lower(), (name, message)
 
 
 def _auc(evaluation_uri: str) -> float:
@@ -114,11 +156,11 @@ def _auc(evaluation_uri: str) -> float:
 def test_compare_reports_the_blessed_models_metrics_and_every_section(pushed, run_cli, tmp_path):
     _, _, home = pushed
     out = tmp_path / "reports"
-    code, stdout, err = run_cli("compare", "--home", home, "--out", str(out))
+    code, _, err = run_cli("compare", "--home", home, "--out", str(out))
     assert code == 0, err
     markdown = (out / "comparison.md").read_text()
-    # The AUCs are the blessed models' own (the first run's; later runs in this home were not
-    # blessed or re-blessed the same model), read from the evaluators' outputs with TFMA.
+    # The AUCs are the blessed models' own (the first run's, re-blessed alike by later runs
+    # with the same data), read from the evaluators' outputs with TFMA.
     reported = [float(x) for x in re.search(r"^\| AUC \| ([0-9.]+) \| ([0-9.]+) \|$", markdown, re.M).groups()]
     blessed = []
     for evaluator in ("KerasEvaluator", "TorchEvaluator"):
@@ -128,7 +170,7 @@ def test_compare_reports_the_blessed_models_metrics_and_every_section(pushed, ru
         blessed.append(_auc(first.replace(f"{os.sep}blessing{os.sep}", f"{os.sep}evaluation{os.sep}")))
     assert reported == pytest.approx(blessed, abs=5e-5)
     assert "pushed as version" in markdown
-    for section in ("Hardware:", "## Quality", "| AUC |", "| accuracy |", "| log loss |", "## Calibration",
+    for section in ("Hardware:", "## Quality", "| accuracy |", "| log loss |", "## Calibration",
                     "## Metrics by slice", "slice_payment_type.png", "slice_trip_start_hour.png", "## Training",
                     "wall time", "examples/s", "## Model size on disk", "## Inference latency", "| batch 1 |",
                     "| batch 64 |", "## Agreement", "same ExampleGen output"):

@@ -425,7 +425,7 @@ def test_torchscript_server_is_ready_only_after_a_good_load(mar, tmp_path, contr
     assert model.contract.features == contract["features"]
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.gpu
 def test_torchscript_server_runs_on_the_gpu(mar, tmp_path, in_process):
     import asyncio
 
@@ -438,6 +438,24 @@ def test_torchscript_server_runs_on_the_gpu(mar, tmp_path, in_process):
     assert rows == len(ROWS) and {t.device.type for t in numbers.values()} == {"cuda"}
     answer, _ = asyncio.run(model({"instances": ROWS}, headers={}))
     assert answer["predictions"] == pytest.approx(in_process["torch"](ROWS), abs=1e-6)
+
+
+@pytest.mark.gpu
+def test_savedmodel_server_runs_on_the_gpu(saved_model, in_process):
+    """TensorFlow places the signature's ops on a GPU it sees: the answers stay the model's."""
+    import asyncio
+
+    from serving.kserve.models import SavedModelServer
+
+    if not tf.config.list_physical_devices("GPU"):
+        pytest.skip("PyTorch sees a CUDA GPU but TensorFlow does not (its CUDA libraries, "
+                    "tensorflow[and-cuda], are not in requirements.lock)")
+    model = SavedModelServer("tiny", saved_model)
+    model.load()
+    tf.config.experimental.reset_memory_stats("GPU:0")
+    answer, _ = asyncio.run(model({"instances": ROWS}, headers={}))
+    assert answer["predictions"] == pytest.approx(in_process["tf"](ROWS), abs=1e-6)
+    assert tf.config.experimental.get_memory_info("GPU:0")["peak"] > 0  # the GPU did the work
 
 
 # ---------------------------------------------------------------- serving/tfserving: configs, command line

@@ -136,7 +136,7 @@ def test_the_handler_runs_on_cpu_without_a_gpu_id(worker, rows, predict_directly
     _moves_inputs_to_its_device(worker, rows, predict_directly, monkeypatch, "cpu")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.gpu
 def test_the_handler_runs_on_its_gpu(make_worker, model_dir, rows, predict_directly, monkeypatch):
     _moves_inputs_to_its_device(make_worker(model_dir, gpu_id=0), rows, predict_directly, monkeypatch, "cuda:0")
 

@@ -57,7 +57,10 @@ EDITS = [
     ("pipelines/torch_branch/evaluator.py", {"TorchEvaluator"}, {"TorchPusher", "Transform"}),
     ("pipelines/torch_branch/pusher.py", {"TorchPusher"}, {"TorchEvaluator"}),
     ("serving/torchserve/handler.py", {"TorchPusher"}, {"TorchTrainer"}),
-    ("serving/contract.py", {"TorchPusher"}, {"KerasTrainer"}),
+    # both served models carry the contract (the SavedModel's assets.extra, the .mar), and both
+    # infra validators speak it
+    ("serving/contract.py", {"KerasTrainer", "TorchPusher", "KerasInfraValidator", "TorchInfraValidator"},
+     {"Transform", "TorchTrainer"}),
 ]
 
 

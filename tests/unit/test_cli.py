@@ -1,13 +1,11 @@
 """CLI argument handling: what reaches the pipeline config, and clear usage errors."""
 
-import os
-
 import pytest
 
 from components.front import FrontConfig
 from tandem import cli, exits
 from tandem.commands.pipeline import pipeline_config
-from tandem.inputs import input_files
+from tandem.inputs import input_bytes, input_files
 
 
 def parse(*argv):
@@ -37,11 +35,29 @@ def test_no_data_is_a_clear_error(tmp_path, make):
         input_files(make(tmp_path), bundled_data=no_bundled)
 
 
-def test_beam_args_pass_through_and_defaults_run_multi_processing(tmp_path):
-    args = parse("run", "tf", "--data", os.path.join(cli.__file__), "--home", str(tmp_path))
-    cfg = pipeline_config(args, str(tmp_path))
-    assert "--direct_running_mode=multi_processing" in cfg.beam_args
-    assert "--direct_num_workers=0" in cfg.beam_args
+def test_a_small_input_runs_in_process_and_a_large_one_on_a_worker_per_core(tmp_path):
+    small = tmp_path / "small.csv"
+    small.write_text("a\n1\n")
+    large = tmp_path / "large.csv"
+    with open(large, "wb") as f:
+        f.truncate(32 << 20)  # 32 MiB (sparse): the first size that gets worker processes
+    cfg = pipeline_config(parse("run", "tf", "--data", str(small), "--home", str(tmp_path)), str(tmp_path))
+    assert cfg.beam_args == ("--direct_running_mode=in_memory",)
+    cfg = pipeline_config(parse("run", "tf", "--data", str(large), "--home", str(tmp_path)), str(tmp_path))
+    assert cfg.beam_args == ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
+
+
+def test_only_the_newest_span_counts_toward_the_input_size(tmp_path):
+    for span, size in ((1, 40 << 20), (2, 1 << 10), (10, 3 << 10)):
+        (tmp_path / f"span-{span}").mkdir()
+        with open(tmp_path / f"span-{span}" / "trips.csv", "wb") as f:
+            f.truncate(size)
+    assert input_bytes(str(tmp_path), "span-{SPAN}/*.csv") == 3 << 10  # span 10, not span 2 or all
+    assert input_bytes(str(tmp_path), "*/*.csv") == (40 << 20) + (4 << 10)
+    assert input_bytes(str(tmp_path), "span-{SPAN}/none.csv") == 0
+
+
+def test_beam_args_pass_through(tmp_path):
     args = parse("run", "tf", "--data", cli.__file__, "--beam-arg=--runner=FlinkRunner",
                  "--beam-arg=--parallelism=4")
     cfg = pipeline_config(args, str(tmp_path))

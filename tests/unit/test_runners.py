@@ -36,6 +36,12 @@ def options(**given):
       "--sdk_container_image=gcr.io/p/tandem:1")),
     ("dask", {"dask_address": "tcp://dask-scheduler:8786"},
      (f"--runner={DASK_RUNNER}", "--dask_client_address=tcp://dask-scheduler:8786")),
+    ("portable", {"job_endpoint": "beam-job-service:8099"},  # the pool: the job service's host, port 50000
+     ("--runner=PortableRunner", "--job_endpoint=beam-job-service:8099", "--environment_type=EXTERNAL",
+      "--environment_config=beam-job-service:50000", "--sdk_worker_parallelism=0")),
+    ("portable", {"job_endpoint": "localhost:8099", "worker_pool": "beam-worker-pool:50001"},
+     ("--runner=PortableRunner", "--job_endpoint=localhost:8099", "--environment_type=EXTERNAL",
+      "--environment_config=beam-worker-pool:50001", "--sdk_worker_parallelism=0")),
 ])
 def test_presets_assemble_beam_options(runner, given, expected):
     assembled = beam_args(runner, options(**given))
@@ -58,6 +64,11 @@ def test_presets_assemble_beam_options(runner, given, expected):
      "--flink-master is for --runner flink, not spark"),
     ("dask", {"dask_address": "tcp://s:8786", "worker_image": "x"},
      "--worker-image is for --runner flink or spark or dataflow, not dask"),
+    ("portable", {}, "--runner portable needs --job-endpoint HOST:PORT"),
+    ("portable", {"job_endpoint": "h:8099", "worker_pool": "pool"}, "--worker-pool pool: expected HOST:PORT"),
+    ("portable", {"job_endpoint": "h:8099", "worker_image": "x"},
+     "--worker-image is for --runner flink or spark or dataflow, not portable"),
+    ("flink", {"flink_master": "h:8081", "worker_pool": "h:50000"}, "--worker-pool is for --runner portable, not flink"),
 ])
 def test_missing_or_wrong_options_are_said(runner, given, message):
     with pytest.raises(RunnerError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -105,5 +116,7 @@ def test_the_cli_refuses_bad_presets_before_running(run_cli, tmp_path):
     assert code == 2 and "tandem compile --target kfp --runner dataflow" in err
     code, _, err = run_cli("run", "all", "--home", home, "--spark-master", "spark://h:7077")
     assert code == 2 and "--spark-master: for a --runner preset; none was given" in err
+    code, _, err = run_cli("run", "tf", "--home", home, "--runner", "portable", "--worker-pool", "h:50000")
+    assert code == 2 and "--runner portable needs --job-endpoint" in err
     code, _, err = run_cli("run", "tf", "--home", home, "--runner", "storm")
     assert code == 2 and "invalid choice: 'storm'" in err
