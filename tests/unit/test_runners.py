@@ -68,7 +68,8 @@ def test_presets_assemble_beam_options(runner, given, expected):
     ("portable", {"job_endpoint": "h:8099", "worker_pool": "pool"}, "--worker-pool pool: expected HOST:PORT"),
     ("portable", {"job_endpoint": "h:8099", "worker_image": "x"},
      "--worker-image is for --runner flink or spark or dataflow, not portable"),
-    ("flink", {"flink_master": "h:8081", "worker_pool": "h:50000"}, "--worker-pool is for --runner portable, not flink"),
+    ("flink", {"flink_master": "h:8081", "worker_pool": "h:50000"},
+     "--worker-pool is for --runner portable, not flink"),
 ])
 def test_missing_or_wrong_options_are_said(runner, given, message):
     with pytest.raises(RunnerError, match=message.replace("(", r"\(").replace(")", r"\)")):
