@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from components.data import bundled_csv
+from components.datasets.taxi import bundled_csv
 
 TAXI_EXAMPLE = """
 import os, sys
@@ -49,7 +49,7 @@ def timed(command: list[str], log_path: str) -> float:
 def main():
     work = tempfile.mkdtemp(prefix="tandem-bench-pipeline-")
     example_home = os.path.join(work, "example")
-    data_root = os.path.dirname(bundled_csv())
+    data_root = os.path.dirname(bundled_csv(work))
     contenders = {
         "TFX taxi example": [sys.executable, "-c", TAXI_EXAMPLE, example_home, data_root],
         "tandem run tf": [sys.executable, "-m", "tandem.cli", "run", "tf", "--home", os.path.join(work, "tf")],
