@@ -44,8 +44,6 @@ def _rows(examples, transform_graph, dataset) -> list[dict]:
 
 def _start(server: str, model: Model, dataset, workdir: str) -> tuple[registry.Server, str | None]:
     """The candidate behind the server that will serve it; (the server, its inference token)."""
-    ports = {name: registry.free_port() for name in
-             ("inference", "management", "metrics", "grpc", "grpc_management", "rest")}
     if server == "torch":
         from pipelines.torch_branch.pusher import archive, contract_of
         from pipelines.torch_branch.runtime import MODEL_FILE
@@ -59,16 +57,19 @@ def _start(server: str, model: Model, dataset, workdir: str) -> tuple[registry.S
         # TorchServe's worker sockets live in its folder, and a socket's path is short: a
         # temporary folder, not one deep in the pipeline's outputs.
         short = tempfile.mkdtemp(prefix="tandem-infra-")
-        started = torchserve.start(model_path=mar, model_name=dataset.model_name, workdir=short, ports=ports,
-                                   detach=False)
+        started = registry.on_free_ports(
+            lambda ports: torchserve.start(model_path=mar, model_name=dataset.model_name, workdir=short,
+                                           ports=ports, detach=False),
+            ("inference", "management", "metrics", "grpc", "grpc_management"))
         return started, torchserve.keys(short)["inference"]
     saved_model = path_utils.serving_model_path(model.uri)
     if shutil.which("tensorflow_model_server"):
         from serving.tfserving.server import start
     else:
         from serving.kserve.server import start_tf as start
-    return start(model_path=saved_model, model_name=dataset.model_name, workdir=workdir, ports=ports,
-                 detach=False), None
+    return registry.on_free_ports(
+        lambda ports: start(model_path=saved_model, model_name=dataset.model_name, workdir=workdir, ports=ports,
+                            detach=False), ("rest", "grpc")), None
 
 
 def _check(server: registry.Server, token: str | None, rows: list[dict], contract: dict) -> str:

@@ -146,6 +146,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def on_free_ports(start, names, attempts: int = 3):
+    """`start(ports)` on ports the kernel says are free ({name: port} for `names`); again on new
+    ones if another process bound one of them between the choice and the server's bind."""
+    for attempt in range(attempts):
+        try:
+            return start({name: free_port() for name in names})
+        except ServingError as error:
+            if "address already in use" not in str(error).lower() or attempt == attempts - 1:
+                raise
+
+
 def wait_until(ready, timeout: float, process=None, what: str = "the server", log: str = "") -> None:
     """Poll `ready()` until it is true; fail clearly if `process` exits or time runs out."""
     deadline = time.time() + timeout

@@ -48,25 +48,24 @@ def servers(pushed):
     started, found = [], {}
     work = tempfile.mkdtemp(prefix="tandem-served-")  # short: TorchServe's sockets live there
     try:
-        def ports():
-            return {name: registry.free_port() for name in PORTS}
+        def start(function, model_path, folder):
+            return registry.on_free_ports(lambda ports: function(model_path=model_path, model_name="big_tipper",
+                                                                 workdir=os.path.join(work, folder), ports=ports),
+                                          PORTS)
 
-        ts = torchserve.start(model_path=mar, model_name="big_tipper", workdir=os.path.join(work, "ts"), ports=ports())
+        ts = start(torchserve.start, mar, "ts")
         started.append(ts)
         found["torchserve"] = (ts.endpoints["inference"], torchserve.keys(ts.workdir)["inference"])
-        ks = kserve.start_torch(model_path=mar, model_name="big_tipper", workdir=os.path.join(work, "kt"),
-                                ports=ports())
+        ks = start(kserve.start_torch, mar, "kt")
         started.append(ks)
         found["kserve-torch"] = (ks.endpoints["rest"], None)
-        kt = kserve.start_tf(model_path=saved_model, model_name="big_tipper", workdir=os.path.join(work, "kf"),
-                             ports=ports())
+        kt = start(kserve.start_tf, saved_model, "kf")
         started.append(kt)
         found["kserve-tf"] = (kt.endpoints["rest"], None)
         if shutil.which("tensorflow_model_server"):
             from serving.tfserving import server as tfserving
 
-            real = tfserving.start(model_path=saved_model, model_name="big_tipper",
-                                   workdir=os.path.join(work, "tfs"), ports=ports())
+            real = start(tfserving.start, saved_model, "tfs")
             started.append(real)
             found["tensorflow_model_server"] = (real.endpoints["rest"], None)
         yield found
