@@ -237,13 +237,19 @@ def _grpc_error(error, target: str, model_name: str) -> ClientError:
     return ServerFailed(f"the server failed ({code.name}) at {target}: {details}")
 
 
-def _stub(target: str):
+def _call(target: str, model_name: str, method: str, request, timeout: float):
+    """PredictionService.`method`(request) on a channel of its own; gRPC errors as ClientErrors."""
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
     channel = grpc.insecure_channel(grpc_target(target), options=[
         ("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)])
-    return channel, prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    try:
+        return getattr(prediction_service_pb2_grpc.PredictionServiceStub(channel), method)(request, timeout=timeout)
+    except grpc.RpcError as error:
+        raise _grpc_error(error, grpc_target(target), model_name) from None
+    finally:
+        channel.close()
 
 
 def predict_grpc(target: str, model_name: str, rows: list[dict], contract, timeout: float = 30) -> list[float]:
@@ -251,7 +257,6 @@ def predict_grpc(target: str, model_name: str, rows: list[dict], contract, timeo
     float64 numbers (NaN = missing: TF Serving's tensor path takes NaN) and strings ("" =
     missing) — -> one probability per row, in order. `contract`: a Contract, or its
     {feature: "number" | "string"}; rows that break it raise ContractError."""
-    import grpc
     import numpy as np
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
@@ -266,13 +271,7 @@ def predict_grpc(target: str, model_name: str, rows: list[dict], contract, timeo
     for name, values in columns.strings.items():
         request.inputs[name].CopyFrom(tf.make_tensor_proto(np.asarray([v.encode() for v in values], dtype=object),
                                                            dtype=tf.string))
-    channel, stub = _stub(target)
-    try:
-        answer = stub.Predict(request, timeout=timeout)
-    except grpc.RpcError as error:
-        raise _grpc_error(error, grpc_target(target), model_name) from None
-    finally:
-        channel.close()
+    answer = _call(target, model_name, "Predict", request, timeout)
     if OUTPUT_KEY not in answer.outputs:
         raise ServerFailed(f"{target} answered outputs {sorted(answer.outputs)}, not {OUTPUT_KEY!r}")
     probabilities = tf.make_ndarray(answer.outputs[OUTPUT_KEY]).reshape(-1)
@@ -285,20 +284,13 @@ def model_metadata_grpc(target: str, model_name: str, timeout: float = 30) -> di
     """PredictionService.GetModelMetadata -> {"model": name, "version": n, "signatures":
     {signature: {"inputs": {name: dtype}, "outputs": {name: dtype}}}} (dtypes as "float64", "string";
     None for an op without one). TF Serving lists every signature, __saved_model_init_op too."""
-    import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import get_model_metadata_pb2
 
     request = get_model_metadata_pb2.GetModelMetadataRequest()
     request.model_spec.name = model_name
     request.metadata_field.append("signature_def")
-    channel, stub = _stub(target)
-    try:
-        answer = stub.GetModelMetadata(request, timeout=timeout)
-    except grpc.RpcError as error:
-        raise _grpc_error(error, grpc_target(target), model_name) from None
-    finally:
-        channel.close()
+    answer = _call(target, model_name, "GetModelMetadata", request, timeout)
     signature_map = get_model_metadata_pb2.SignatureDefMap()
     if "signature_def" not in answer.metadata or not answer.metadata["signature_def"].Unpack(signature_map):
         raise ServerFailed(f"{target} answered no signature_def metadata for {model_name}")
