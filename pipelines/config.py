@@ -12,8 +12,11 @@ DEFAULT_HOME = "tandem_home"  # relative to where tandem runs; TANDEM_HOME overr
 # or `--runner` replace it): one worker process per core for large inputs; below SMALL_INPUT,
 # the work in tandem's own process, where starting a worker process per core for each of the
 # Beam-based components would cost more than the work (bench/pipeline_vs_taxi_example.py).
+# That is DirectRunner's default, so no options at all: given any, TFX packs itself into an
+# sdist for remote workers before every Beam component (1.8 s each here), which a local run
+# does not need.
 LOCAL_BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
-SMALL_INPUT_BEAM_ARGS = ("--direct_running_mode=in_memory",)
+SMALL_INPUT_BEAM_ARGS: tuple[str, ...] = ()
 SMALL_INPUT = 32 << 20  # bytes of CSV: about 200k rows of the taxi data
 
 

@@ -9,17 +9,25 @@ A run's child processes (Beam workers, PyTorch processes, servers) carry its run
 their environment (TANDEM_RUN_ID). A run that was killed outright (SIGKILL) cannot stop
 them itself: the next command that takes the lock finds the dead run's record and ends its
 processes; so does `tandem clean`.
+
+A run's temporary files go to a folder of its own, `scratch(run_id)`, removed when it ends
+(or, killed, by the next command): TFX packs itself into a new ~50 MB sdist in the temporary
+folder for every Beam component it runs with options, and Beam leaves empty folders there;
+nothing removes them.
 """
 
 import fcntl
 import json
 import os
+import shutil
 import signal
+import tempfile
 import time
 from contextlib import contextmanager, suppress
 
 LOCK_FILE, RECORD_FILE = ".tandem.lock", ".tandem-run.json"
 RUN_ID_ENV = "TANDEM_RUN_ID"
+_SYSTEM_TEMP = tempfile.gettempdir()  # read once, before a scratch() replaces it
 
 
 class HomeBusy(RuntimeError):
@@ -99,6 +107,7 @@ def hold(home: str, command: str, wait: bool = False, echo=print):
                 echo(f"tandem: ending {len(left)} process(es) left by killed run {dead['run_id']} "
                      f"(pid {dead.get('pid')})")
                 end_processes(dead["run_id"])
+            shutil.rmtree(scratch_path(dead["run_id"]), ignore_errors=True)
         run_id = new_run_id()
         os.environ[RUN_ID_ENV] = run_id  # inherited by every child process
         record = {"pid": os.getpid(), "run_id": run_id, "command": command, "started": time.time()}
@@ -108,6 +117,30 @@ def hold(home: str, command: str, wait: bool = False, echo=print):
             yield run_id
         finally:
             end_processes(run_id, grace=2.0)  # nothing of this run outlives it
+            shutil.rmtree(scratch_path(run_id), ignore_errors=True)
             os.remove(os.path.join(home, RECORD_FILE))
     finally:
         lock.close()
+
+
+def scratch_path(run_id: str) -> str:
+    """Short (TorchServe's worker sockets live under it) and found again from the run id alone."""
+    return os.path.join(_SYSTEM_TEMP, f"tandem-{run_id}")
+
+
+@contextmanager
+def scratch(run_id: str):
+    """This process and its children (TMPDIR) put temporary files in the run's own folder;
+    `hold` removes it when the run ends, however it ends."""
+    path = scratch_path(run_id)
+    os.makedirs(path, exist_ok=True)
+    saved = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = path, path
+    try:
+        yield path
+    finally:
+        if saved[0] is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved[0]
+        tempfile.tempdir = saved[1]

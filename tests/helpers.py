@@ -10,8 +10,6 @@ from components import datasets
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TAXI = datasets.load("taxi")
 SAMPLE_CSV = TAXI.sample_path
-# Tests run small data: one in-process Beam worker starts faster than a pool.
-IN_MEMORY = ["--beam-arg=--direct_running_mode=in_memory"]
 
 
 def read_rows(path: str = SAMPLE_CSV) -> tuple[list[str], list[dict]]:
@@ -35,10 +33,10 @@ def json_rows(dataset=TAXI, count: int = 32, path: str | None = None) -> list[di
             for r in rows[:count]]
 
 
-def tandem(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """`tandem ...` as users run it, in a process of its own."""
+def tandem(*args: str, timeout: float = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`tandem ...` as users run it, in a process of its own (`env`: added to this one's)."""
     return subprocess.run([sys.executable, "-m", "tandem.cli", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env={**os.environ, **env} if env else None)
 
 
 def versions(folder: str) -> list[str]:
@@ -48,6 +46,6 @@ def versions(folder: str) -> list[str]:
     return sorted(n for n in os.listdir(folder) if n.isdigit() or (n.endswith(".mar") and not n.startswith(".")))
 
 
-def run_all(home: str, *extra: str, train_steps: str = "300") -> subprocess.CompletedProcess:
-    """`tandem run all` on the taxi sample, in one in-process Beam worker."""
-    return tandem("run", "all", "--data", SAMPLE_CSV, "--home", home, "--train-steps", train_steps, *IN_MEMORY, *extra)
+def run_all(home: str, *extra: str, train_steps: str = "300", env: dict | None = None) -> subprocess.CompletedProcess:
+    """`tandem run all` on the taxi sample (small: Beam in the tandem process)."""
+    return tandem("run", "all", "--data", SAMPLE_CSV, "--home", home, "--train-steps", train_steps, *extra, env=env)

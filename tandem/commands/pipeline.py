@@ -2,7 +2,7 @@
 
 import os
 
-from pipelines.home import hold
+from pipelines.home import hold, scratch
 from tandem.exits import FAILED, INVALID_DATA, OK, UsageError
 from tandem.inputs import bundled, dataset, input_bytes, input_files, schema_file, writable_home
 from tandem.logs import logs_to_file
@@ -57,7 +57,7 @@ def run(args) -> int:
     input_files(args.data, args.input_pattern, bundled(args, home))
     schema_file(args)
     _beam_args(args)
-    with hold(home, f"tandem run {args.pipeline}", args.wait) as run_id, \
+    with hold(home, f"tandem run {args.pipeline}", args.wait) as run_id, scratch(run_id), \
             logs_to_file(home, f"run-{args.pipeline}", args.verbose) as (terminal, log):
         # Imported here, after stderr went to the log: TensorFlow talks a lot on import.
         from components.validate import DataValidationError
@@ -92,7 +92,7 @@ def run(args) -> int:
 
 def schema_draft(args) -> int:
     home = writable_home(args.home)
-    with hold(home, "tandem schema draft", args.wait), \
+    with hold(home, "tandem schema draft", args.wait) as run_id, scratch(run_id), \
             logs_to_file(home, "schema-draft", args.verbose) as (terminal, _):
         from pipelines.runner import PipelineError
         from pipelines.schema_draft import write_schema_draft

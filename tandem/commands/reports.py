@@ -2,14 +2,15 @@
 
 import os
 
-from pipelines.home import hold
+from pipelines.home import hold, scratch
 from tandem.exits import FAILED, OK, UsageError
 from tandem.logs import logs_to_file
 
 
 def compare(args) -> int:
     home = os.path.abspath(args.home)
-    with hold(home, "tandem compare", args.wait), logs_to_file(home, "compare", args.verbose) as (terminal, log):
+    with hold(home, "tandem compare", args.wait) as run_id, scratch(run_id), \
+            logs_to_file(home, "compare", args.verbose) as (terminal, log):
         from reporting.compare import NoRunError
         from reporting.compare import compare as write_comparison
 

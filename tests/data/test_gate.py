@@ -9,7 +9,7 @@ import os
 
 import pytest
 import tensorflow_data_validation as tfdv
-from helpers import IN_MEMORY, SAMPLE_CSV, TAXI, read_rows, write_rows
+from helpers import SAMPLE_CSV, TAXI, read_rows, write_rows
 
 from tandem.exits import FAILED, INVALID_DATA
 
@@ -80,7 +80,7 @@ def _assert_nothing_after_the_gate(home):
 
 
 def run_tf(run_cli, data, home, *extra):
-    return run_cli("run", "tf", "--data", str(data), "--home", str(home), *IN_MEMORY, *extra)
+    return run_cli("run", "tf", "--data", str(data), "--home", str(home), *extra)
 
 
 @pytest.mark.parametrize("name", SPOILED)
@@ -126,7 +126,7 @@ def test_a_semicolon_separated_file_is_stopped(tmp_path, run_cli):
 def test_the_same_gate_stops_the_pytorch_branch_with_the_same_message(pipeline, tmp_path, run_cli):
     spoil, expected = SPOILED["unseen category"]
     data = write_rows(tmp_path / "trips.csv", *spoil(*read_rows()))
-    code, _, err = run_cli("run", pipeline, "--data", data, "--home", str(tmp_path / "home"), *IN_MEMORY)
+    code, _, err = run_cli("run", pipeline, "--data", data, "--home", str(tmp_path / "home"))
     assert code == INVALID_DATA and expected in err and "Bitcoin" in err
     _assert_nothing_after_the_gate(tmp_path / "home")
 

@@ -9,7 +9,7 @@ like span 2's (passes, drift checked against span 2). The tests read what each r
 import os
 
 import pytest
-from helpers import IN_MEMORY, read_rows, tandem, write_rows
+from helpers import read_rows, tandem, write_rows
 
 from tandem.exits import INVALID_DATA
 
@@ -33,7 +33,7 @@ def runs(tmp_path_factory):
 
     def run():
         out = tandem("run", "tf", "--data", str(root), "--input-pattern", PATTERN, "--home", home,
-                     "--train-steps", "200", *IN_MEMORY)
+                     "--train-steps", "200")
         return out, pushed(home)
 
     span(1, {"payment_type": "Bitcoin"})

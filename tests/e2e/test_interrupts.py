@@ -20,7 +20,7 @@ import zipfile
 
 import pytest
 import tensorflow as tf
-from helpers import IN_MEMORY, REPO, SAMPLE_CSV
+from helpers import REPO, SAMPLE_CSV
 
 from pipelines.home import RECORD_FILE, processes_of
 from tandem.exits import INTERRUPTED
@@ -34,11 +34,17 @@ def home(tmp_path_factory):
     return str(tmp_path_factory.mktemp("home"))
 
 
-def start(home, *beam_args):
+@pytest.fixture(scope="module")
+def temp(tmp_path_factory):
+    """The runs' temporary folder (TMPDIR); short: TorchServe's sockets go in it."""
+    return str(tmp_path_factory.mktemp("t"))
+
+
+def start(home, temp, *beam_args):
     return subprocess.Popen(
         [sys.executable, "-m", "tandem.cli", "run", "all", "--data", SAMPLE_CSV, "--home", home,
-         "--train-steps", "100", *(beam_args or IN_MEMORY)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "--train-steps", "100", *beam_args],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": temp})
 
 
 def interrupt_when(run, component: str, sig, home, settle: float = 3.0) -> tuple[str, str]:
@@ -59,8 +65,8 @@ def interrupt_when(run, component: str, sig, home, settle: float = 3.0) -> tuple
     return run_id, "".join(seen)
 
 
-def test_sigint_during_transform_stops_with_130_and_leaves_no_process(home):
-    run = start(home)
+def test_sigint_during_transform_stops_with_130_and_leaves_no_process(home, temp):
+    run = start(home, temp)
     run_id, _ = interrupt_when(run, "Transform", signal.SIGINT, home)
     err = run.stderr.read()
     assert run.returncode == INTERRUPTED[signal.SIGINT], err
@@ -69,20 +75,23 @@ def test_sigint_during_transform_stops_with_130_and_leaves_no_process(home):
     assert not os.path.exists(os.path.join(home, RECORD_FILE))  # it released the home
 
 
-def test_after_a_sigkill_the_next_command_ends_what_the_killed_run_left(home):
-    run = start(home, *MULTI_PROCESSING)
+def test_after_a_sigkill_the_next_command_ends_what_the_killed_run_left(home, temp):
+    run = start(home, temp, *MULTI_PROCESSING)
     run_id, _ = interrupt_when(run, "Transform", signal.SIGKILL, home, settle=6.0)
     assert run.returncode == -signal.SIGKILL
     left = processes_of(run_id)  # Beam's worker processes may outlive it
-    nxt = start(home)
+    nxt = start(home, temp)
     _, printed = interrupt_when(nxt, "CsvExampleGen", signal.SIGTERM, home, settle=0.0)
     assert processes_of(run_id) == []
     if left:
         assert f"ending {len(left)} process(es) left by killed run {run_id}" in printed
+    # The killed run's temporary files (in multi-processing mode, TFX's sdist of itself for
+    # each Beam component: ~50 MB) went with it; the next run's own, with that run.
+    assert os.listdir(temp) == []
 
 
-def test_sigterm_during_training_stops_with_143_and_leaves_no_process(home):
-    run = start(home)
+def test_sigterm_during_training_stops_with_143_and_leaves_no_process(home, temp):
+    run = start(home, temp)
     run_id, _ = interrupt_when(run, "KerasTrainer", signal.SIGTERM, home, settle=2.0)
     err = run.stderr.read()
     assert run.returncode == INTERRUPTED[signal.SIGTERM], err
@@ -90,11 +99,12 @@ def test_sigterm_during_training_stops_with_143_and_leaves_no_process(home):
     assert processes_of(run_id) == []
 
 
-def test_a_rerun_completes_and_pushes_and_every_version_loads(home):
-    run = start(home)
+def test_a_rerun_completes_and_pushes_and_every_version_loads(home, temp):
+    run = start(home, temp)
     out, err = run.communicate(timeout=900)
     assert run.returncode == 0, err
     assert out.count("blessed: yes") == 2 and out.count("pushed: version") == 2, out
+    assert os.listdir(temp) == []  # every run of this module, interrupted or not, removed its temporary files
     versions = os.path.join(home, "serving", "keras", "big_tipper")
     for version in os.listdir(versions):
         if version.isdigit():  # what TF Serving would load

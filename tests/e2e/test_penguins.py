@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import IN_MEMORY, REPO
+from helpers import REPO
 
 from components import datasets
 
@@ -104,7 +104,7 @@ def test_the_gate_stops_an_unseen_species_before_anything_is_pushed(tmp_path):
         writer.writeheader()
         writer.writerows(rows)
     home = str(tmp_path / "home")
-    out = tandem("run", "torch", "--dataset", "penguins", "--data", str(data), "--home", home, *IN_MEMORY)
+    out = tandem("run", "torch", "--dataset", "penguins", "--data", str(data), "--home", home)
     assert out.returncode == EXIT_INVALID_DATA, out.stdout + out.stderr
     assert "STOPPED by the validation gate" in out.stderr
     assert "feature 'species'" in out.stderr and "Emperor" in out.stderr
