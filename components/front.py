@@ -10,7 +10,8 @@ validated, transformed examples.
 
 from dataclasses import dataclass
 
-from tfx import v1 as tfx
+from tfx.components import CsvExampleGen, ExampleValidator, StatisticsGen, Transform
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.base.base_node import BaseNode
 
 from components import datasets, ingest, validate
@@ -30,13 +31,13 @@ class FrontConfig:
 
 @dataclass(frozen=True)
 class Front:
-    example_gen: tfx.components.CsvExampleGen
-    statistics_gen: tfx.components.StatisticsGen
-    schema_importer: tfx.components.ImportSchemaGen
-    example_validator: tfx.components.ExampleValidator
+    example_gen: CsvExampleGen
+    statistics_gen: StatisticsGen
+    schema_importer: ImportSchemaGen
+    example_validator: ExampleValidator
     history: BaseNode  # the statistics earlier spans passed the gate with (drift baselines)
     gate: BaseNode
-    transform: tfx.components.Transform
+    transform: Transform
 
     def components(self) -> list:
         return [self.example_gen, self.statistics_gen, self.schema_importer,
@@ -47,7 +48,7 @@ def create_front(cfg: FrontConfig) -> Front:
     example_gen = ingest.example_gen(cfg.input_base, cfg.input_pattern, cfg.split_buckets)
     statistics_gen, schema_importer, example_validator, history, gate = validate.validation_components(
         example_gen.outputs["examples"], cfg.schema_file)
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_importer.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,

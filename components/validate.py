@@ -12,9 +12,14 @@ import shutil
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.utils import anomalies_util
 from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx import v1 as tfx
+from tfx.components import ExampleValidator, StatisticsGen
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
 from tfx.types import artifact_utils
+from tfx.types.channel import Channel
 from tfx.types.standard_artifacts import ExampleAnomalies, Examples, ExampleStatistics, Schema
 from tfx.utils import io_utils
 
@@ -108,15 +113,15 @@ DRIFT = (anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH,
          anomalies_pb2.AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH)
 
 
-@tfx.dsl.components.component
+@component
 def AnomaliesGate(
-    examples: tfx.dsl.components.InputArtifact[Examples],
-    anomalies: tfx.dsl.components.InputArtifact[ExampleAnomalies],
-    statistics: tfx.dsl.components.InputArtifact[ExampleStatistics],
-    schema: tfx.dsl.components.InputArtifact[Schema],
-    validated: tfx.dsl.components.OutputArtifact[ExampleStatistics],
-    code: tfx.dsl.components.Parameter[str],  # a fingerprint of this code, for TFX's cache key
-    history: tfx.dsl.components.InputArtifact[list[ExampleStatistics]] = None,  # what passed before
+    examples: InputArtifact[Examples],
+    anomalies: InputArtifact[ExampleAnomalies],
+    statistics: InputArtifact[ExampleStatistics],
+    schema: InputArtifact[Schema],
+    validated: OutputArtifact[ExampleStatistics],
+    code: Parameter[str],  # a fingerprint of this code, for TFX's cache key
+    history: InputArtifact[list[ExampleStatistics]] = None,  # what passed before
 ) -> None:
     """Fails the run when ExampleValidator found any anomaly, a split has no rows, or the
     span drifted from the previous one; else publishes the statistics as `validated`, the
@@ -140,16 +145,16 @@ def validation_components(examples, schema_file: str):
     """StatisticsGen -> ImportSchemaGen (curated) -> ExampleValidator -> gate (with drift)."""
     # 100 histogram buckets, not 10: the Jensen-Shannon divergence of a long-tailed number
     # (fare) is computed on them, and 10 equal-width buckets lump nearly all rows in one.
-    statistics_gen = tfx.components.StatisticsGen(
+    statistics_gen = StatisticsGen(
         examples=examples, stats_options=tfdv.StatsOptions(num_histogram_buckets=100))
-    schema_importer = tfx.components.ImportSchemaGen(schema_file=schema_file)
-    example_validator = tfx.components.ExampleValidator(
+    schema_importer = ImportSchemaGen(schema_file=schema_file)
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_importer.outputs["schema"])
-    history = tfx.dsl.Resolver(
+    history = Resolver(
         strategy_class=RecentArtifacts,
         config={"desired_num_of_artifacts": HISTORY},
-        statistics=tfx.dsl.Channel(type=ExampleStatistics, producer_component_id="AnomaliesGate",
+        statistics=Channel(type=ExampleStatistics, producer_component_id="AnomaliesGate",
                                    output_key="validated"),
     ).with_id("ValidatedStatisticsHistory")
     gate = AnomaliesGate(examples=examples,

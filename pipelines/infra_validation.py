@@ -23,7 +23,8 @@ import time
 
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import Examples, InfraBlessing, Model, ModelBlessing, TransformGraph
 from tfx.utils import path_utils
 
@@ -89,16 +90,16 @@ def _check(server: registry.Server, token: str | None, rows: list[dict], contrac
     return f"{server.backend} answered {len(rows)} rows in {took * 1000:.0f} ms and refused a bad request"
 
 
-@tfx.dsl.components.component
+@component
 def ServingInfraValidator(
-    model: tfx.dsl.components.InputArtifact[Model],
-    model_blessing: tfx.dsl.components.InputArtifact[ModelBlessing],
-    examples: tfx.dsl.components.InputArtifact[Examples],
-    transform_graph: tfx.dsl.components.InputArtifact[TransformGraph],
-    blessing: tfx.dsl.components.OutputArtifact[InfraBlessing],
-    server: tfx.dsl.components.Parameter[str],  # "tf" (the SavedModel) or "torch" (the .mar)
-    dataset: tfx.dsl.components.Parameter[str],
-    code: tfx.dsl.components.Parameter[str],  # a fingerprint of this code, for TFX's cache key
+    model: InputArtifact[Model],
+    model_blessing: InputArtifact[ModelBlessing],
+    examples: InputArtifact[Examples],
+    transform_graph: InputArtifact[TransformGraph],
+    blessing: OutputArtifact[InfraBlessing],
+    server: Parameter[str],  # "tf" (the SavedModel) or "torch" (the .mar)
+    dataset: Parameter[str],
+    code: Parameter[str],  # a fingerprint of this code, for TFX's cache key
 ) -> None:
     """Bless the model for serving if its server loads it and answers the contract."""
     del code

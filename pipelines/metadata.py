@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
-from tfx import v1 as tfx
+from tfx.orchestration.metadata import sqlite_metadata_connection_config
 from tfx.types import artifact_utils
 
 FINISHED = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
@@ -40,7 +40,7 @@ class Execution:
 
 class Metadata:
     def __init__(self, path: str):
-        self.store = metadata_store.MetadataStore(tfx.orchestration.metadata.sqlite_metadata_connection_config(path))
+        self.store = metadata_store.MetadataStore(sqlite_metadata_connection_config(path))
 
     def _component(self, execution) -> str:
         nodes = [c for c in self.store.get_contexts_by_execution(execution.id) if c.type == "node"]

@@ -15,8 +15,9 @@ import time
 from contextlib import contextmanager
 
 from absl import logging as absl_logging
-from tfx import v1 as tfx
 from tfx.dsl.compiler import compiler, constants
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+from tfx.orchestration.pipeline import Pipeline
 from tfx.orchestration.portable import runtime_parameter_utils
 
 from components.validate import DataValidationError
@@ -82,7 +83,7 @@ def _quiet_progress(echo, verbose: bool):
             handler.setLevel(level)
 
 
-def run_pipeline(pipeline: tfx.dsl.Pipeline, run_id: str | None = None, echo=print, verbose: bool = False) -> float:
+def run_pipeline(pipeline: Pipeline, run_id: str | None = None, echo=print, verbose: bool = False) -> float:
     """Run to the end under `run_id`, or raise DataValidationError / PipelineError /
     Interrupted; returns seconds taken."""
     os.makedirs(os.path.dirname(pipeline.metadata_connection_config.sqlite.filename_uri), exist_ok=True)
@@ -92,7 +93,7 @@ def run_pipeline(pipeline: tfx.dsl.Pipeline, run_id: str | None = None, echo=pri
     start = time.time()
     with _quiet_progress(echo, verbose) as progress:
         try:
-            tfx.orchestration.LocalDagRunner().run_with_ir(ir)
+            LocalDagRunner().run_with_ir(ir)
         except DataValidationError:
             raise
         except KeyboardInterrupt:

@@ -9,22 +9,24 @@ what the data happened to be; the curated one says what it must be.
 import os
 import shutil
 
-from tfx import v1 as tfx
+from tfx.components import SchemaGen, StatisticsGen
+from tfx.orchestration.metadata import sqlite_metadata_connection_config
+from tfx.orchestration.pipeline import Pipeline
 
 from components import ingest
 from pipelines.runner import run_pipeline
 
 
-def create_schema_draft_pipeline(input_base: str, input_pattern: str, home: str) -> tfx.dsl.Pipeline:
+def create_schema_draft_pipeline(input_base: str, input_pattern: str, home: str) -> Pipeline:
     example_gen = ingest.example_gen(input_base, input_pattern, (4, 1))
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"])
-    return tfx.dsl.Pipeline(
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"])
+    return Pipeline(
         pipeline_name="tandem-schema-draft",
         pipeline_root=os.path.join(home, "pipelines", "tandem-schema-draft"),
         components=[example_gen, statistics_gen, schema_gen],
         enable_cache=False,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        metadata_connection_config=sqlite_metadata_connection_config(
             os.path.join(home, "metadata", "tandem-schema-draft.sqlite")),
     )
 

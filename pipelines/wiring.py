@@ -4,8 +4,12 @@ validator that starts the blessed candidate in its server before any push."""
 
 import dataclasses
 
-from tfx import v1 as tfx
+from tfx.components import Trainer
+from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
+from tfx.proto.trainer_pb2 import EvalArgs, TrainArgs
+from tfx.types.channel import Channel
+from tfx.types.standard_artifacts import Model, ModelBlessing
 
 from components.fingerprint import code_fingerprint
 from components.front import Front
@@ -13,19 +17,19 @@ from pipelines.config import PipelineConfig
 from pipelines.infra_validation import ServingInfraValidator
 
 
-def trainer(cfg: PipelineConfig, front: Front, run_fn: str, branch) -> tfx.components.Trainer:
+def trainer(cfg: PipelineConfig, front: Front, run_fn: str, branch) -> Trainer:
     """TFX's Trainer on the shared Transform output, running `run_fn` (a module path).
 
     The dataset, the hyperparameters and a fingerprint of all the code `run_fn` can run
     ride in custom_config, so an edit to any of them is a cache miss.
     """
-    return tfx.components.Trainer(
+    return Trainer(
         run_fn=run_fn,
         examples=front.transform.outputs["transformed_examples"],
         transform_graph=front.transform.outputs["transform_graph"],
         schema=front.schema_importer.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(num_steps=cfg.train.train_steps),
-        eval_args=tfx.proto.EvalArgs(num_steps=cfg.train.eval_steps),
+        train_args=TrainArgs(num_steps=cfg.train.train_steps),
+        eval_args=EvalArgs(num_steps=cfg.train.eval_steps),
         custom_config={"dataset": cfg.front.dataset, "train": dataclasses.asdict(cfg.train),
                        "code": code_fingerprint(run_fn.rsplit(".", 1)[0], cfg.dataset.package)},
     ).with_id(branch.trainer_id)
@@ -51,7 +55,7 @@ class LatestBlessedOtherModel(LatestBlessedModelStrategy):
         return super().resolve_artifacts(store, input_dict)
 
 
-def latest_blessed_model_resolver(cfg: PipelineConfig, branch, trainer_node) -> tfx.dsl.Resolver:
+def latest_blessed_model_resolver(cfg: PipelineConfig, branch, trainer_node) -> Resolver:
     """The baseline: the latest model of *this* branch that its evaluator blessed, other than
     the candidate that `trainer_node` trains, where the orchestrator allows.
 
@@ -59,12 +63,10 @@ def latest_blessed_model_resolver(cfg: PipelineConfig, branch, trainer_node) -> 
     a Keras model could become the PyTorch branch's baseline, or the other way round.
     """
     exclude = cfg.baseline_excludes_candidate
-    resolver = tfx.dsl.Resolver(
+    resolver = Resolver(
         strategy_class=LatestBlessedOtherModel if exclude else LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model,
-                              producer_component_id=branch.trainer_id, output_key="model"),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing,
-                                       producer_component_id=branch.evaluator_id, output_key="blessing"),
+        model=Channel(type=Model, producer_component_id=branch.trainer_id, output_key="model"),
+        model_blessing=Channel(type=ModelBlessing, producer_component_id=branch.evaluator_id, output_key="blessing"),
     ).with_id(branch.resolver_id)
     if exclude:
         resolver.add_upstream_node(trainer_node)

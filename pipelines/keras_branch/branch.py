@@ -7,7 +7,8 @@
         -> KerasPusher (only if blessed; atomic, pipelines/push.py) -> serving/keras/<model>/<version>/
 """
 
-from tfx import v1 as tfx
+from tfx.components import Evaluator
+from tfx.proto.pusher_pb2 import PushDestination
 
 from components.fingerprint import code_fingerprint
 from components.front import Front
@@ -22,7 +23,7 @@ RUN_FN = "pipelines.keras_branch.trainer.run_fn"
 def create_branch(cfg: PipelineConfig, front: Front, branch) -> list:
     keras_trainer = trainer(cfg, front, RUN_FN, branch)
     baseline = latest_blessed_model_resolver(cfg, branch, keras_trainer)
-    evaluator = tfx.components.Evaluator(
+    evaluator = Evaluator(
         examples=front.example_gen.outputs["examples"],
         model=keras_trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
@@ -33,7 +34,7 @@ def create_branch(cfg: PipelineConfig, front: Front, branch) -> list:
         model=keras_trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         infra_blessing=infra.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
+        push_destination=PushDestination(filesystem=PushDestination.Filesystem(
             base_directory=f"{cfg.serving_dir(branch.key)}/{cfg.dataset.model_name}")),
         custom_config={"code": code_fingerprint(KerasPusher.__module__)},  # the executor is ours
     ).with_id(branch.pusher_id)

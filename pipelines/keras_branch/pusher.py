@@ -9,12 +9,12 @@ version lands.
 
 from absl import logging
 from tfx import types
+from tfx.components import Pusher
 from tfx.components.pusher import executor as tfx_pusher
 from tfx.dsl.components.base import executor_spec
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
-from tfx.v1.components import Pusher
 
 from pipelines.push import publish_saved_model
 

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components import datasets
 from components.analyzer_results import AnalyzerResults
@@ -30,7 +30,7 @@ def _labels(dataset, columns: dict, index=slice(None)) -> np.ndarray:
     return columns[dataset.label.name][index].astype(np.float32).reshape(-1, 1)
 
 
-def run_fn(fn_args: tfx.components.FnArgs):
+def run_fn(fn_args: FnArgs):
     """TFX Trainer will call this function."""
     hp, dataset = fn_args.custom_config["train"], datasets.load(fn_args.custom_config["dataset"])
     keras.utils.set_random_seed(hp["seed"])

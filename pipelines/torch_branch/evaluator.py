@@ -18,7 +18,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 import tensorflow_transform as tft
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import Examples, Model, ModelBlessing, ModelEvaluation, TransformGraph
 from tfx.utils import path_utils
 
@@ -64,17 +65,17 @@ def _write_examples(path: str, dataset, rows: dict, labels: np.ndarray, predicti
             writer.write(example.SerializeToString())
 
 
-@tfx.dsl.components.component
+@component
 def TorchEvaluator(
-    examples: tfx.dsl.components.InputArtifact[Examples],
-    transform_graph: tfx.dsl.components.InputArtifact[TransformGraph],
-    model: tfx.dsl.components.InputArtifact[Model],
-    evaluation: tfx.dsl.components.OutputArtifact[ModelEvaluation],
-    blessing: tfx.dsl.components.OutputArtifact[ModelBlessing],
-    thresholds: tfx.dsl.components.Parameter[str],  # EvalConfig as JSON
-    dataset: tfx.dsl.components.Parameter[str],
-    code: tfx.dsl.components.Parameter[str],  # a fingerprint of this code, for TFX's cache key
-    baseline_model: tfx.dsl.components.InputArtifact[Model] = None,  # None: no model blessed yet
+    examples: InputArtifact[Examples],
+    transform_graph: InputArtifact[TransformGraph],
+    model: InputArtifact[Model],
+    evaluation: OutputArtifact[ModelEvaluation],
+    blessing: OutputArtifact[ModelBlessing],
+    thresholds: Parameter[str],  # EvalConfig as JSON
+    dataset: Parameter[str],
+    code: Parameter[str],  # a fingerprint of this code, for TFX's cache key
+    baseline_model: InputArtifact[Model] = None,  # None: no model blessed yet
 ) -> None:
     """Evaluate the PyTorch candidate (and baseline) with TFMA; bless or not."""
     del code

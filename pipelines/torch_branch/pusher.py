@@ -24,7 +24,8 @@ import subprocess
 import tempfile
 from importlib import resources
 
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import InfraBlessing, Model, ModelBlessing, PushedModel
 from tfx.utils import path_utils
 
@@ -65,15 +66,15 @@ def archive(model_file: str, contract: dict, target: str, model_name: str, versi
         os.replace(os.path.join(tmp, f"{model_name}.mar"), target)
 
 
-@tfx.dsl.components.component
+@component
 def TorchServePusher(
-    model: tfx.dsl.components.InputArtifact[Model],
-    model_blessing: tfx.dsl.components.InputArtifact[ModelBlessing],
-    infra_blessing: tfx.dsl.components.InputArtifact[InfraBlessing],
-    pushed_model: tfx.dsl.components.OutputArtifact[PushedModel],
-    model_store: tfx.dsl.components.Parameter[str],
-    dataset: tfx.dsl.components.Parameter[str],
-    code: tfx.dsl.components.Parameter[str],  # a fingerprint of this code, for TFX's cache key
+    model: InputArtifact[Model],
+    model_blessing: InputArtifact[ModelBlessing],
+    infra_blessing: InputArtifact[InfraBlessing],
+    pushed_model: OutputArtifact[PushedModel],
+    model_store: Parameter[str],
+    dataset: Parameter[str],
+    code: Parameter[str],  # a fingerprint of this code, for TFX's cache key
 ) -> None:
     """Archive and publish the model if, and only if, it was blessed, and TorchServe served it."""
     del code

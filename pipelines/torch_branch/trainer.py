@@ -16,7 +16,7 @@ import os
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
 
 from pipelines.child import run_module
 from pipelines.transformed_data import load_split
@@ -24,7 +24,7 @@ from pipelines.transformed_data import load_split
 RUNTIME_TRAIN = "pipelines.torch_branch.runtime.train"
 
 
-def run_fn(fn_args: tfx.components.FnArgs):
+def run_fn(fn_args: FnArgs):
     """TFX Trainer will call this function."""
     config = fn_args.custom_config
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
