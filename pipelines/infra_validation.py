@@ -55,9 +55,10 @@ def _start(server: str, model: Model, dataset, workdir: str) -> tuple[registry.S
         mar = os.path.join(store, f"{dataset.model_name}-0.mar")
         archive(os.path.join(path_utils.serving_model_path(model.uri), MODEL_FILE), contract_of(dataset), mar,
                 dataset.model_name, "0")
-        # TorchServe's worker sockets live in its folder, and a socket's path is short: a
-        # temporary folder, not one deep in the pipeline's outputs.
-        short = tempfile.mkdtemp(prefix="tandem-infra-")
+        # TorchServe's worker sockets live in its folder, and a socket's path is short (107
+        # characters): a temporary folder (the run's, pipelines/home.py), with a short name,
+        # not one deep in the pipeline's outputs.
+        short = tempfile.mkdtemp(prefix="ts-")
         started = registry.on_free_ports(
             lambda ports: torchserve.start(model_path=mar, model_name=dataset.model_name, workdir=short,
                                            ports=ports, detach=False),

@@ -1,10 +1,11 @@
 """Reproducibility: two whole pipeline runs from nothing on the same data give the same
-models, for both branches.
+models, for both branches, whichever way Beam runs.
 
-Each run is the real CLI (`tandem run all`) in a subprocess with a fresh --home, in Beam's
-default local mode (DirectRunner, multi_processing; 2 workers here), because that is where
-the order and batching of rows change from run to run. The two runs go at the same time,
-which also makes their timing, and so their batching, differ. Then, stage by stage:
+Each run is the real CLI (`tandem run all`) in a subprocess with a fresh --home: one in the
+mode tandem picks for small inputs (DirectRunner in the tandem process), one in the mode it
+picks for large ones (multi_processing, 2 worker processes here), where the order and
+batching of rows change from run to run. The two runs go at the same time, which also makes
+their timing, and so their batching, differ. Then, stage by stage:
 the Transform's analyzer results are identical, the transformed training data both
 trainers read (the PyTorch trainer's export, in canonical row order) is identical, each
 trainer took exactly --train-steps optimizer steps, and every eval metric of both branches
@@ -35,22 +36,24 @@ BRANCHES = {"keras": "KerasTrainer", "torch": "TorchTrainer"}  # summary key -> 
 MULTI_PROCESSING = ["--beam-arg=--direct_running_mode=multi_processing", "--beam-arg=--direct_num_workers=2"]
 
 
-def start_run(home: str) -> subprocess.Popen:
+def start_run(home: str, *beam_args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "tandem.cli", "run", "all", "--home", home, "--data", SAMPLE_CSV,
-         "--train-steps", str(STEPS), *MULTI_PROCESSING],
+         "--train-steps", str(STEPS), *beam_args],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 @pytest.fixture(scope="module")
 def homes(tmp_path_factory):
-    homes = [str(tmp_path_factory.mktemp(f"run_{name}")) for name in "ab"]
+    homes = [str(tmp_path_factory.mktemp(f"run_{name}")) for name in ("in_process", "multi_processing")]
     start = time.perf_counter()
-    runs = [start_run(home) for home in homes]
+    runs = [start_run(homes[0]), start_run(homes[1], *MULTI_PROCESSING)]
     try:
-        for home, run in zip(homes, runs, strict=True):
+        for home, run, mode in zip(homes, runs, ("DirectRunner in this process", "multi_processing"), strict=True):
             out, _ = run.communicate(timeout=900)
             assert run.returncode == 0, f"tandem run all --home {home} failed:\n{out}"
+            beam = next(line for line in out.splitlines() if line.startswith("tandem: Beam: "))
+            assert mode in beam, beam  # the run said how Beam ran it
     finally:
         for run in runs:
             if run.poll() is None:
