@@ -39,13 +39,15 @@ import argparse
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+
+from pipelines.home import alive
+from serving.registry import free_port, port_in_use
 
 
 def _parallelism(options) -> int:
@@ -125,18 +127,6 @@ def _wait_for_signal(parent: int | None = None) -> None:
         pass
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("localhost", port)) == 0
-
-
 @dataclass(frozen=True)
 class Engine:
     """A running local engine: its ports, its two processes, where they log."""
@@ -157,7 +147,7 @@ class Engine:
 
     def sdk_workers(self) -> list[int]:
         """The SDK worker processes the pool runs now (its live children)."""
-        return [pid for pid in _children(self.worker_pool.pid) if _alive(pid)]
+        return [pid for pid in _children(self.worker_pool.pid) if alive(pid)]
 
 
 def _children(pid: int) -> list[int]:
@@ -170,14 +160,6 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @contextmanager
 def local_engine(parallelism: int = 0, log_dir: str | None = None, job_port: int = 0, pool_port: int = 0,
                  timeout: float = 120.0):
@@ -187,9 +169,9 @@ def local_engine(parallelism: int = 0, log_dir: str | None = None, job_port: int
     goes to `log_dir`/job-service.log and worker-pool.log (default: a temporary folder)."""
     log_dir = log_dir or tempfile.mkdtemp(prefix="tandem-engine-")
     os.makedirs(log_dir, exist_ok=True)
-    job_port, pool_port = job_port or free_port(), pool_port or free_port()
+    job_port, pool_port = job_port or free_port("localhost"), pool_port or free_port("localhost")
     for port in (job_port, pool_port):
-        if _listening(port):
+        if port_in_use(port, "localhost"):
             raise RuntimeError(f"port {port} is in use (another engine?)")
     started = []
     try:
@@ -203,7 +185,7 @@ def local_engine(parallelism: int = 0, log_dir: str | None = None, job_port: int
         pool, job = started
         deadline = time.time() + timeout
         for proc, port, name in ((pool, pool_port, "worker-pool"), (job, job_port, "job-service")):
-            while not _listening(port):
+            while not port_in_use(port, "localhost"):
                 if proc.poll() is not None:
                     raise RuntimeError(f"the engine's {name} exited ({proc.returncode}) before listening; see "
                                        f"{os.path.join(log_dir, name + '.log')}")
@@ -233,17 +215,17 @@ def _end_session(proc: subprocess.Popen, grace: float = 10.0) -> None:
         with suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         deadline = time.time() + grace
-        while time.time() < deadline and _session_alive(proc.pid):
+        while time.time() < deadline and _sessionalive(proc.pid):
             proc.poll()
             time.sleep(0.1)
-        if not _session_alive(proc.pid):
+        if not _sessionalive(proc.pid):
             break
     proc.wait()
 
 
-def _session_alive(sid: int) -> bool:
+def _sessionalive(sid: int) -> bool:
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and _alive(int(entry)):
+        if entry.isdigit() and alive(int(entry)):
             try:
                 with open(f"/proc/{entry}/stat") as f:
                     if int(f.read().rsplit(")", 1)[-1].split()[4]) == sid:  # field 6: the session id

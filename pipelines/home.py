@@ -62,14 +62,14 @@ def end_processes(run_id: str, grace: float = 5.0) -> list[int]:
             with suppress(ProcessLookupError):
                 os.kill(pid, sig)
         deadline = time.time() + grace
-        while time.time() < deadline and (pids := [p for p in pids if _alive(p)]):
+        while time.time() < deadline and (pids := [p for p in pids if alive(p)]):
             time.sleep(0.1)
         if not pids:
             break
     return pids
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has ended
