@@ -45,7 +45,7 @@ from components import datasets
 from components import features as F
 from components.analyzer_results import AnalyzerResults
 from pipelines.child import run_module
-from pipelines.training import ADAM_BETAS, REPORT_FILE, batches
+from pipelines.training import REPORT_FILE, batches
 
 # TensorFlow-side imports live in the functions that need them: this module also runs the
 # PyTorch floor, in a process that must not load TensorFlow.
@@ -207,12 +207,11 @@ def random_columns(dataset, sizes: dict, rows: int, seed: int) -> tuple[dict, np
 
 
 def torch_floor(prepared: dict, hp: dict, device_name: str) -> dict:
-    """Net and Adam as runtime/train.py sets them, on device tensors; the batch indices are
+    """runtime/train.py's network and optimizer step, on device tensors; the batch indices are
     made before the clock starts (the trainer makes each one inside its loop)."""
     import torch
 
-    from pipelines.torch_branch.runtime.model import Net
-    from pipelines.torch_branch.runtime.train import keras_adam_epsilon
+    from pipelines.torch_branch.runtime.train import network, optimizer_step
 
     torch.manual_seed(hp["seed"])
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -221,20 +220,13 @@ def torch_floor(prepared: dict, hp: dict, device_name: str) -> dict:
     columns, labels = random_columns(dataset, sizes, prepared["train_rows"], hp["seed"])
     x = {name: torch.from_numpy(values).to(device) for name, values in columns.items()}
     y = torch.from_numpy(labels).to(device)
-    layout = [(F.transformed_name(f.name), 0 if isinstance(f, F.Numeric) else sizes[f.name]) for f in dataset.features]
-    net = Net(layout, list(hp["hidden_units"])).to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=hp["learning_rate"], betas=ADAM_BETAS, eps=hp["adam_epsilon"])
+    net, optimizer = network(dataset, sizes, hp, device)
     steps = hp["train_steps"]
     index = [torch.from_numpy(i).to(device)
              for i in batches(prepared["train_rows"], hp["batch_size"], WARMUP + steps, hp["seed"])]
 
     def step(number, rows):
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(net({k: v[rows] for k, v in x.items()}), y[rows])
-        optimizer.zero_grad()
-        loss.backward()
-        for group in optimizer.param_groups:
-            group["eps"] = keras_adam_epsilon(hp["adam_epsilon"], number)
-        optimizer.step()
+        optimizer_step(net, optimizer, x, y, rows, number, hp["adam_epsilon"])
 
     sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
     for number, rows in enumerate(index[:WARMUP], start=1):
@@ -300,18 +292,9 @@ def child_main(args) -> dict:
 
 def measure(kind: str, trainer: str, device: str, work: str, hp: dict) -> dict:
     """`kind` (end-to-end or floor) of `trainer` on `device`, in a child process; CUDA hidden for cpu."""
-    hidden = {"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {}
-    saved = {name: os.environ.get(name) for name in hidden}
-    os.environ.update(hidden)
-    try:
-        out = run_module(__spec__.name, "--child", kind, "--trainer", trainer, "--device", device, "--work", work,
-                         "--config", json.dumps(hp), what=f"{trainer} {kind} on {device}")
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                del os.environ[name]
-            else:
-                os.environ[name] = value
+    out = run_module(__spec__.name, "--child", kind, "--trainer", trainer, "--device", device, "--work", work,
+                     "--config", json.dumps(hp), what=f"{trainer} {kind} on {device}",
+                     env={"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else None)
     result = json.loads(out.strip().splitlines()[-1])
     if "device" in result and result["device"] != device:
         raise RuntimeError(f"{trainer} {kind}: asked for {device}, ran on {result['device']}")

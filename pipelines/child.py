@@ -4,6 +4,7 @@ process of its own. One way, one error message: the child's last error line; all
 output goes to the log."""
 
 import logging
+import os
 import subprocess
 import sys
 
@@ -12,9 +13,11 @@ class ChildProcessFailed(RuntimeError):
     """A child process exited with an error; the message names what failed and why."""
 
 
-def run_module(module: str, *args: str, what: str) -> str:
-    """`python -m module args...`; returns its stdout, or raises ChildProcessFailed."""
-    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True)
+def run_module(module: str, *args: str, what: str, env: dict[str, str] | None = None) -> str:
+    """`python -m module args...` (`env`: set in its environment, over this one's); returns
+    its stdout, or raises ChildProcessFailed."""
+    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                            env={**os.environ, **env} if env else None)
     logging.getLogger("absl").info("%s (python -m %s) output:\n%s%s", what, module, result.stdout, result.stderr)
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.strip()]

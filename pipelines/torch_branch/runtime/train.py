@@ -50,6 +50,26 @@ def keras_adam_epsilon(epsilon: float, step: int) -> float:
     return epsilon / (1.0 - ADAM_BETAS[1] ** step) ** 0.5
 
 
+def network(dataset, sizes: dict[str, int], hp: dict, device) -> tuple[Net, torch.optim.Adam]:
+    """tandem's network for `dataset` (one-hot widths: the analyzer results' `sizes`) on
+    `device`, and its Adam."""
+    layout = [(F.transformed_name(f.name), 0 if isinstance(f, F.Numeric) else sizes[f.name]) for f in dataset.features]
+    net = Net(layout, list(hp["hidden_units"])).to(device)
+    return net, torch.optim.Adam(net.parameters(), lr=hp["learning_rate"], betas=ADAM_BETAS, eps=hp["adam_epsilon"])
+
+
+def optimizer_step(net, optimizer, features: dict, labels, index, step: int, epsilon: float) -> torch.Tensor:
+    """One Adam update (`step`: 1-based) on the rows `index` of the in-memory split; the batch's loss."""
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(
+        net({k: v[index] for k, v in features.items()}), labels[index])
+    optimizer.zero_grad()
+    loss.backward()
+    for group in optimizer.param_groups:
+        group["eps"] = keras_adam_epsilon(epsilon, step)
+    optimizer.step()
+    return loss
+
+
 def load_split(path: str, label: str, device) -> tuple[dict, torch.Tensor]:
     with np.load(path) as data:
         features = {k: torch.from_numpy(data[k]).to(device) for k in data.files if k != label}
@@ -76,25 +96,15 @@ def train(data_dir: str, transform_dir: str, dataset_name: str, model_dir: str, 
     train_x, train_y = load_split(os.path.join(data_dir, "train.npz"), label, device)
     eval_x, eval_y = load_split(os.path.join(data_dir, "eval.npz"), label, device)
 
-    layout = [(F.transformed_name(f.name), 0 if isinstance(f, F.Numeric) else results.size[f.name])
-              for f in dataset.features]
-    net = Net(layout, list(hp["hidden_units"])).to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=hp["learning_rate"], betas=ADAM_BETAS,
-                                 eps=hp["adam_epsilon"])
+    net, optimizer = network(dataset, results.size, hp, device)
     writers = {split: SummaryWriter(os.path.join(run_dir, "torch", split)) for split in ("train", "validation")}
     steps = hp["train_steps"]
     _, per_period = log_points(steps)
     period_loss = torch.zeros((), device=device)
     start = time.perf_counter()
     for step, index in enumerate(batches(len(train_y), hp["batch_size"], steps, hp["seed"]), start=1):
-        index = torch.from_numpy(index).to(device)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(
-            net({k: v[index] for k, v in train_x.items()}), train_y[index])
-        optimizer.zero_grad()
-        loss.backward()
-        for group in optimizer.param_groups:
-            group["eps"] = keras_adam_epsilon(hp["adam_epsilon"], step)
-        optimizer.step()
+        loss = optimizer_step(net, optimizer, train_x, train_y, torch.from_numpy(index).to(device), step,
+                              hp["adam_epsilon"])
         period_loss += loss.detach()
         if step % per_period == 0:  # as Keras logs its epochs: the period's mean, then eval
             writers["train"].add_scalar("epoch_loss", float(period_loss) / per_period, step // per_period - 1)
