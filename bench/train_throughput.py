@@ -1,7 +1,8 @@
 """Benchmark: each trainer's examples/s from the Transform's output, beside its floor.
 
-    python -m bench.train_throughput [--rows 1300000] [--batch-size 64] [--work DIR]
+    python -m bench.train_throughput [--rows 1300000] [--batch-size 64 [1024 ...]] [--work DIR]
                                      [--device cpu|cuda|all]
+    python -m bench.train_throughput --handover DIR --transform-dir DIR [--batch-size ...] [--device cuda]
 
 Data: --rows rows generated from the taxi sample through tandem's whole front
 (bench/engine_throughput: generate, front_pipeline), once per --work folder; a later run
@@ -25,6 +26,13 @@ The target: PyTorch end-to-end >= 0.9x its floor; Keras is reported beside it.
 
 Each measurement runs in a process of its own (the PyTorch floor's never loads TensorFlow:
 pipelines/torch_branch/runtime), on CPU with CUDA hidden, on CUDA where PyTorch sees one.
+Several --batch-size values give a row each; both trainers train at each.
+
+--handover: for a GPU machine without TensorFlow (PyTorch alone, as the PyTorch runtime's
+container has it). DIR is a PyTorch Trainer's handover folder (<model_run>/torch_data:
+train.npz, eval.npz, which the TF side wrote) and --transform-dir its Transform output.
+Only the PyTorch trainer is timed, from starting its process to the last optimizer step;
+the TF side before it (decode, order, npz) is not run, and the table says so.
 """
 
 import argparse
@@ -45,11 +53,14 @@ from components import datasets
 from components import features as F
 from components.analyzer_results import AnalyzerResults
 from pipelines.child import run_module
+from pipelines.torch_branch import runtime
+from pipelines.torch_branch.runtime import train_args
 from pipelines.training import REPORT_FILE, batches
 
 # TensorFlow-side imports live in the functions that need them: this module also runs the
 # PyTorch floor, in a process that must not load TensorFlow.
 
+RUNTIME_TRAIN = f"{runtime.__name__}.train"  # as trainer.py runs it (that module imports TensorFlow)
 PREPARED = "transform_output.json"  # in --work: the prepared Transform output and its split sizes
 RUN_FNS = {"torch": "pipelines.torch_branch.trainer.run_fn", "keras": "pipelines.keras_branch.trainer.run_fn"}
 TARGET = {"torch": 0.9}  # end-to-end / floor, at least
@@ -110,11 +121,12 @@ def timed(owner, name: str, spans: dict):
 
 
 def events(log_dir: str, tag: str) -> dict[int, float]:
-    """{step: wall time} of a tag's events in a TensorBoard folder."""
-    import tensorflow as tf
+    """{step: wall time} of a tag's events in a TensorBoard folder (TensorBoard's reader: no
+    TensorFlow needed)."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
     return {event.step: event.wall_time for path in sorted(glob.glob(os.path.join(log_dir, "events.out.tfevents.*")))
-            for event in tf.compat.v1.train.summary_iterator(path) if any(v.tag == tag for v in event.summary.value)}
+            for event in EventFileLoader(path).Load() if any(v.tag == tag for v in event.summary.value)}
 
 
 def end_to_end(trainer: str, prepared: dict, hp: dict, out: str) -> dict:
@@ -167,6 +179,24 @@ def end_to_end(trainer: str, prepared: dict, hp: dict, out: str) -> dict:
             "device": {"gpu": "cuda"}.get(report["device"], report["device"])}
 
 
+def from_handover(prepared: dict, hp: dict, out: str) -> dict:
+    """The PyTorch process alone, as run_fn starts it, on a handover folder: seconds from its
+    start to the last optimizer step, and where they went."""
+    run_dir, spans = os.path.join(out, "model_run"), {}
+    os.makedirs(run_dir)
+    start = time.time()
+    run_module(RUNTIME_TRAIN, *train_args(prepared["handover"], prepared["transform_dir"], prepared["dataset"],
+                                          os.path.join(out, "model"), run_dir, json.dumps(hp)),
+               what="PyTorch training")
+    end = time.time()
+    spans["run_module"] = [(start, end)]
+    with open(os.path.join(run_dir, REPORT_FILE)) as f:
+        report = json.load(f)
+    seconds, parts = where_time_went("torch", os.path.join(run_dir, "torch"), report, spans, start, end)
+    return {"seconds": seconds, "parts": parts, "steps": report["optimizer_steps"],
+            "device": {"gpu": "cuda"}.get(report["device"], report["device"])}
+
+
 def where_time_went(trainer: str, logs: str, report: dict, spans: dict, start: float, end: float):
     """(seconds from `start` to the last optimizer step, {part: seconds}: how they divide, and
     what came after). `logs`: the trainer's TensorBoard folder, whose events time its loop."""
@@ -181,14 +211,17 @@ def where_time_went(trainer: str, logs: str, report: dict, spans: dict, start: f
     def took(name):
         return sum(b - a for a, b in spans[name])
 
-    load, order = took("load_split"), took("in_canonical_order")
-    parts = {"read + decode TFRecords": load - order, "canonical order": order}
+    parts = {}
+    if "load_split" in spans:  # the TF side ran (not --handover)
+        load, order = took("load_split"), took("in_canonical_order")
+        parts = {"read + decode TFRecords": load - order, "canonical order": order}
     if trainer == "torch":
         handover = spans["run_module"][0][0]
-        parts["TF side, rest (npz write)"] = handover - start - load
+        if parts:
+            parts["TF side, rest (npz write)"] = handover - start - load
         parts["PyTorch process to its loop"] = loop_start - handover
     else:
-        parts["rest before the loop (model, fit's setup)"] = loop_start - start - load
+        parts["rest before the loop (model, fit's setup)"] = loop_start - start - took("load_split")
     parts["loop to the last step"] = last_step - loop_start
     if trainer == "torch":
         parts["of which eval passes"] = sum(validated[s] - t for s, t in trained.items() if t < last_step)
@@ -275,9 +308,7 @@ def child_main(args) -> dict:
         import torch
 
         return {"gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
-    with open(os.path.join(args.work, PREPARED)) as f:
-        prepared = json.load(f)
-    hp = json.loads(args.config)
+    prepared, hp = json.loads(args.prepared), json.loads(args.config)
     if args.trainer == "keras" and args.device == "cuda":
         import tensorflow as tf
 
@@ -285,15 +316,18 @@ def child_main(args) -> dict:
             return {"skipped": "TensorFlow sees no GPU"}
     if args.child == "floor":
         return torch_floor(prepared, hp, args.device) if args.trainer == "torch" else keras_floor(prepared, hp)
-    out = os.path.join(args.work, "runs", f"{args.trainer}-{args.device}")
+    out = os.path.join(args.work, "runs", f"{args.trainer}-{args.device}-{hp['batch_size']}")
     shutil.rmtree(out, ignore_errors=True)
+    if prepared.get("handover"):
+        return from_handover(prepared, hp, out)
     return end_to_end(args.trainer, prepared, hp, out)
 
 
-def measure(kind: str, trainer: str, device: str, work: str, hp: dict) -> dict:
+def measure(kind: str, trainer: str, device: str, work: str, prepared: dict, hp: dict) -> dict:
     """`kind` (end-to-end or floor) of `trainer` on `device`, in a child process; CUDA hidden for cpu."""
     out = run_module(__spec__.name, "--child", kind, "--trainer", trainer, "--device", device, "--work", work,
-                     "--config", json.dumps(hp), what=f"{trainer} {kind} on {device}",
+                     "--prepared", json.dumps(prepared), "--config", json.dumps(hp),
+                     what=f"{trainer} {kind} at batch {hp['batch_size']} on {device}",
                      env={"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else None)
     result = json.loads(out.strip().splitlines()[-1])
     if "device" in result and result["device"] != device:
@@ -301,11 +335,12 @@ def measure(kind: str, trainer: str, device: str, work: str, hp: dict) -> dict:
     return result
 
 
-def table(rows: list[dict], batch: int) -> list[str]:
+def table(rows: list[dict]) -> list[str]:
     head = (f"{'trainer':<7} | {'device':<6} | {'rows':>9} | {'steps':>6} | {'batch':>5} | {'e2e ex/s':>9} | "
             f"{'floor ex/s':>10} | {'ratio':>5} | {'target':>6} | met?")
     lines = [head, "-" * len(head)]
     for r in rows:
+        batch = r["batch"]
         e2e, floor = r["steps"] * batch / r["e2e"]["seconds"], r["steps"] * batch / r["floor"]["seconds"]
         target = TARGET.get(r["trainer"])
         met = "-" if target is None else "yes" if e2e / floor >= target else "NO"
@@ -315,52 +350,81 @@ def table(rows: list[dict], batch: int) -> list[str]:
     return lines
 
 
+def handed_over(data_dir: str, transform_dir: str, dataset: str) -> dict:
+    """--handover: what `prepare` returns, for a handover folder the TF side wrote elsewhere."""
+    label = datasets.load(dataset).label.name
+    with np.load(os.path.join(data_dir, "train.npz")) as train:
+        train_rows = len(train[label])
+    return {"rows": None, "dataset": dataset, "train_rows": train_rows, "handover": os.path.abspath(data_dir),
+            "transform_dir": os.path.abspath(transform_dir)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_300_000, help="generated rows (train split: about 80 %%)")
-    parser.add_argument("--batch-size", type=int, default=None, help="both trainers' (default: TrainConfig's)")
+    parser.add_argument("--batch-size", type=int, nargs="+", default=None,
+                        help="both trainers' (default: TrainConfig's); several: a row each")
     parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "tandem-bench-train-throughput"),
                         help="where the prepared data lies, reused by later runs (default: %(default)s)")
     parser.add_argument("--device", choices=("cpu", "cuda", "all"), default="all",
                         help="all: cpu, and cuda where PyTorch sees a GPU")
-    for hidden in ("--child", "--trainer", "--config"):  # a measurement's own process (see `measure`)
+    parser.add_argument("--handover", metavar="DIR",
+                        help="no TensorFlow here: time the PyTorch trainer alone from this handover folder "
+                             "(a PyTorch Trainer's torch_data: train.npz, eval.npz)")
+    parser.add_argument("--transform-dir", help="with --handover: its Transform output (the TransformGraph folder)")
+    parser.add_argument("--dataset", default="taxi", help="with --handover: the dataset it holds")
+    for hidden in ("--child", "--trainer", "--config", "--prepared"):  # a measurement's own process (see `measure`)
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child_main(args)))
         return
-    from pipelines.config import TrainConfig
+    if args.handover and not args.transform_dir:
+        parser.error("--handover needs --transform-dir")
+    from pipelines.training import TrainConfig
 
     work = os.path.abspath(args.work)
     os.makedirs(work, exist_ok=True)
-    prepared = prepare(args.rows, work)
+    if args.handover:
+        prepared, trainers = {**handed_over(args.handover, args.transform_dir, args.dataset), "reused": True}, ["torch"]
+    else:
+        prepared, trainers = prepare(args.rows, work), ["torch", "keras"]
     logging.getLogger("absl").setLevel(logging.WARNING)  # run_module logs each child's whole output at INFO
-    train = TrainConfig() if args.batch_size is None else TrainConfig(batch_size=args.batch_size)
-    steps = prepared["train_rows"] // train.batch_size  # one epoch, the last partial batch dropped
-    hp = {**dataclasses.asdict(train), "train_steps": steps}
     gpu = json.loads(run_module(__spec__.name, "--child", "probe", what="GPU probe").strip().splitlines()[-1])["gpu"]
     if args.device == "cuda" and not gpu:
         parser.error("--device cuda: PyTorch sees no CUDA device")
     devices = {"cpu": ["cpu"], "cuda": ["cuda"], "all": ["cpu"] + (["cuda"] if gpu else [])}[args.device]
     results, skipped, load = [], [], os.getloadavg()[0]
-    for device in devices:
-        for trainer in ("torch", "keras"):
-            e2e = measure("e2e", trainer, device, work, hp)
-            if "skipped" in e2e:
-                skipped.append(f"{trainer} on {device}: {e2e['skipped']}")
-                continue
-            floor = measure("floor", trainer, device, work, hp)
-            print(f"{trainer} {device}: end-to-end {e2e['seconds']:.1f} s, floor {floor['seconds']:.1f} s",
-                  file=sys.stderr, flush=True)
-            results.append({"trainer": trainer, "device": device, "train_rows": prepared["train_rows"],
-                            "steps": e2e["steps"], "e2e": e2e, "floor": floor})
-    print(f"\n{prepared['rows']:,} rows through the front and Transform ({prepared['front_seconds']:.0f} s"
-          f"{', prepared by an earlier run' if prepared['reused'] else ''}); each trainer: one epoch of the "
-          f"{prepared['train_rows']:,}-row train split")
-    print("\n".join(table(results, train.batch_size)))
-    print("\nend-to-end: the Trainer executor's call of run_fn to the last optimizer step; seconds by part:")
+    for batch_size in args.batch_size or [TrainConfig().batch_size]:
+        train = TrainConfig(batch_size=batch_size)
+        steps = prepared["train_rows"] // batch_size  # one epoch, the last partial batch dropped
+        hp = {**dataclasses.asdict(train), "train_steps": steps}
+        for device in devices:
+            for trainer in trainers:
+                e2e = measure("e2e", trainer, device, work, prepared, hp)
+                if "skipped" in e2e:
+                    skipped.append(f"{trainer} on {device}: {e2e['skipped']}")
+                    continue
+                floor = measure("floor", trainer, device, work, prepared, hp)
+                print(f"{trainer} {device} batch {batch_size}: end-to-end {e2e['seconds']:.1f} s, "
+                      f"floor {floor['seconds']:.1f} s", file=sys.stderr, flush=True)
+                results.append({"trainer": trainer, "device": device, "batch": batch_size,
+                                "train_rows": prepared["train_rows"], "steps": e2e["steps"], "e2e": e2e,
+                                "floor": floor})
+    if args.handover:
+        print(f"\nhandover {prepared['handover']}: the {prepared['train_rows']:,}-row train split, one epoch; "
+              "end-to-end here starts at the PyTorch process (the TF side that wrote the handover -- decode, "
+              "order, npz -- did not run here)")
+    else:
+        print(f"\n{prepared['rows']:,} rows through the front and Transform ({prepared['front_seconds']:.0f} s"
+              f"{', prepared by an earlier run' if prepared['reused'] else ''}); each trainer: one epoch of the "
+              f"{prepared['train_rows']:,}-row train split")
+    print("\n".join(table(results)))
+    start = "the PyTorch process's start" if args.handover else "the Trainer executor's call of run_fn"
+    print(f"\nend-to-end: {start} to the last optimizer step; seconds by part:")
     for r in results:
-        print(f"  {r['trainer']} {r['device']}: " + ", ".join(f"{k} {v:.1f}" for k, v in r["e2e"]["parts"].items()))
+        print(f"  {r['trainer']} {r['device']} batch {r['batch']}: "
+              + ", ".join(f"{k} {v:.1f}" for k, v in r["e2e"]["parts"].items()))
     for line in skipped:
         print(f"  skipped: {line}")
     print(f"\nmachine: {os.cpu_count()} cores, {gpu or 'no GPU'}; load average (1 min) {load:.1f} before the "

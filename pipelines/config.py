@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from components import datasets
 from components.dataset import Dataset
 from components.front import FrontConfig
+from pipelines.training import TrainConfig
 
 DEFAULT_HOME = "tandem_home"  # relative to where tandem runs; TANDEM_HOME overrides it in the CLI
 # Beam on one machine, DirectRunner, chosen by the size of the input a run reads (`--beam-arg`
@@ -22,19 +23,6 @@ SMALL_INPUT = 32 << 20  # bytes of CSV: about 200k rows of the taxi data
 
 def local_beam_args(input_bytes: int) -> tuple[str, ...]:
     return SMALL_INPUT_BEAM_ARGS if input_bytes < SMALL_INPUT else LOCAL_BEAM_ARGS
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """The same for both trainers: one optimizer step is one batch, in both frameworks."""
-
-    train_steps: int = 1500  # optimizer steps of `batch_size` rows; about 6 epochs of the 15k taxi sample
-    eval_steps: int = 50
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    adam_epsilon: float = 1e-7  # Keras' default; PyTorch's is 1e-8: both use this one
-    hidden_units: tuple[int, ...] = (64, 32)
-    seed: int = 42  # same seed, same data, same model
 
 
 @dataclass(frozen=True)

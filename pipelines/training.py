@@ -1,6 +1,6 @@
-"""What both trainers share, so that they differ only where the frameworks do: the order
-in which they see the training rows, the batches, the log points, and the report they
-write. numpy and the standard library only: the PyTorch runtime imports it too.
+"""What both trainers share, so that they differ only where the frameworks do: their
+configuration, the order in which they see the training rows, the batches, the log points,
+and the report they write. numpy and the standard library only: the PyTorch runtime imports it too.
 
 Input order. Beam writes the transformed examples in shards of no fixed order, so a
 trainer that reads them as they come is not reproducible. Both trainers read the split
@@ -17,8 +17,24 @@ order-dependent float math), so two runs on the same data train on the same batc
 
 import json
 import os
+from dataclasses import dataclass
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The same for both trainers: one optimizer step is one batch, in both frameworks
+    (pipelines/config.py's PipelineConfig holds one)."""
+
+    train_steps: int = 1500  # optimizer steps of `batch_size` rows; about 6 epochs of the 15k taxi sample
+    eval_steps: int = 50
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    adam_epsilon: float = 1e-7  # Keras' default; PyTorch's is 1e-8: both use this one
+    hidden_units: tuple[int, ...] = (64, 32)
+    seed: int = 42  # same seed, same data, same model
+
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 

@@ -11,8 +11,9 @@ from tandem.logs import logs_to_file
 def pipeline_config(args, home: str):
     from components.front import FrontConfig
     from components.validate import stage_schema
-    from pipelines.config import PipelineConfig, TrainConfig, local_beam_args
+    from pipelines.config import PipelineConfig, local_beam_args
     from pipelines.runner import beam_arg_problems
+    from pipelines.training import TrainConfig
 
     input_base, pattern = input_files(args.data, args.input_pattern, bundled(args, home))
     schema = stage_schema(schema_file(args), os.path.join(home, "schemas"))

@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 from helpers import TAXI, read_rows, versions
 
-from pipelines.config import TrainConfig
+from pipelines.training import TrainConfig
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("taxi_run")]
 ROWS = 32

@@ -24,7 +24,7 @@ import pipelines.torch_branch.runtime as runtime
 from components import features as F
 from components.analyzer_results import AnalyzerResults
 from components.transform import preprocessing_fn
-from pipelines.config import TrainConfig
+from pipelines.training import TrainConfig
 
 pytestmark = pytest.mark.xdist_group("runtime_boundary")  # shares a module-scoped fixture
 

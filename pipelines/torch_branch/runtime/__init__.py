@@ -12,3 +12,11 @@ module here imports without loading `tensorflow`, and training ends without it.
 """
 
 MODEL_FILE = "model.pt"  # the TorchScript ServingModel, in the Trainer's serving model folder
+
+
+def train_args(data_dir: str, transform_dir: str, dataset: str, model_dir: str, run_dir: str,
+               config: str) -> list[str]:
+    """`python -m pipelines.torch_branch.runtime.train`'s arguments (see train.py); `config`:
+    TrainConfig fields as JSON."""
+    return ["--data", data_dir, "--transform-dir", transform_dir, "--dataset", dataset, "--model-dir", model_dir,
+            "--run-dir", run_dir, "--config", config]

@@ -35,7 +35,12 @@ class Net(torch.nn.Module):
             if size == 0:
                 parts.append(features[name].to(torch.float32).unsqueeze(1))
             else:
-                parts.append(torch.nn.functional.one_hot(features[name], size).to(torch.float32))
+                # one_hot() itself checks the indices' range on the host: on a GPU that is a
+                # sync per feature per step, which left the GPU idle most of each step.
+                # The comparison is the same matrix without it (the data's range is checked
+                # once, when training loads it).
+                parts.append((features[name].unsqueeze(1) == torch.arange(size, device=features[name].device))
+                             .to(torch.float32))
         return torch.cat(parts, dim=1)
 
     def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:

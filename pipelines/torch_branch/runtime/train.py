@@ -50,11 +50,16 @@ def keras_adam_epsilon(epsilon: float, step: int) -> float:
     return epsilon / (1.0 - ADAM_BETAS[1] ** step) ** 0.5
 
 
+def layout(dataset, sizes: dict[str, int]) -> list[tuple[str, int]]:
+    """Net's input: (transformed feature, one-hot width from the analyzer results' `sizes`;
+    0 for a z-score), in the dataset's order."""
+    return [(F.transformed_name(f.name), 0 if isinstance(f, F.Numeric) else sizes[f.name]) for f in dataset.features]
+
+
 def network(dataset, sizes: dict[str, int], hp: dict, device) -> tuple[Net, torch.optim.Adam]:
     """tandem's network for `dataset` (one-hot widths: the analyzer results' `sizes`) on
     `device`, and its Adam."""
-    layout = [(F.transformed_name(f.name), 0 if isinstance(f, F.Numeric) else sizes[f.name]) for f in dataset.features]
-    net = Net(layout, list(hp["hidden_units"])).to(device)
+    net = Net(layout(dataset, sizes), list(hp["hidden_units"])).to(device)
     return net, torch.optim.Adam(net.parameters(), lr=hp["learning_rate"], betas=ADAM_BETAS, eps=hp["adam_epsilon"])
 
 
@@ -70,11 +75,35 @@ def optimizer_step(net, optimizer, features: dict, labels, index, step: int, eps
     return loss
 
 
-def load_split(path: str, label: str, device) -> tuple[dict, torch.Tensor]:
+INDEX_CHUNK = 256  # steps whose batch indices reach the device in one copy
+
+
+def device_batches(rows: int, batch_size: int, steps: int, seed: int, device):
+    """training.batches, as index tensors on `device`. A copy from pageable host memory
+    waits for the GPU to empty its queue; one per step would idle the GPU between steps, so
+    the indices travel INDEX_CHUNK steps at a time."""
+    chunk = []
+    for index in batches(rows, batch_size, steps, seed):
+        chunk.append(index)
+        if len(chunk) == INDEX_CHUNK:
+            yield from torch.from_numpy(np.stack(chunk)).to(device)
+            chunk = []
+    if chunk:
+        yield from torch.from_numpy(np.stack(chunk)).to(device)
+
+
+def load_split(path: str, label: str, widths: dict[str, int], device) -> tuple[dict, torch.Tensor]:
+    """A handed-over split on `device`. Its categorical indices must lie within their one-hot
+    `widths`: Net's one-hot encoding does not check them (see model.py), so this does, once."""
     with np.load(path) as data:
-        features = {k: torch.from_numpy(data[k]).to(device) for k in data.files if k != label}
-        labels = torch.from_numpy(data[label]).to(device=device, dtype=torch.float32)
-    return features, labels
+        columns = {k: data[k] for k in data.files}
+    for name, width in widths.items():
+        values = columns[name]
+        if len(values) and (values.min() < 0 or values.max() >= width):
+            raise ValueError(f"{path}: {name} has indices outside 0..{width - 1}, its one-hot width in the "
+                             f"Transform's analyzer results (values {values.min()}..{values.max()})")
+    features = {k: torch.from_numpy(v).to(device) for k, v in columns.items() if k != label}
+    return features, torch.from_numpy(columns[label]).to(device=device, dtype=torch.float32)
 
 
 def eval_loss(net, features, labels, batch_size=4096) -> float:
@@ -93,8 +122,9 @@ def train(data_dir: str, transform_dir: str, dataset_name: str, model_dir: str, 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dataset, results = datasets.load(dataset_name), AnalyzerResults.read(transform_dir)
     label = dataset.label.name
-    train_x, train_y = load_split(os.path.join(data_dir, "train.npz"), label, device)
-    eval_x, eval_y = load_split(os.path.join(data_dir, "eval.npz"), label, device)
+    widths = {name: width for name, width in layout(dataset, results.size) if width}
+    train_x, train_y = load_split(os.path.join(data_dir, "train.npz"), label, widths, device)
+    eval_x, eval_y = load_split(os.path.join(data_dir, "eval.npz"), label, widths, device)
 
     net, optimizer = network(dataset, results.size, hp, device)
     writers = {split: SummaryWriter(os.path.join(run_dir, "torch", split)) for split in ("train", "validation")}
@@ -102,9 +132,8 @@ def train(data_dir: str, transform_dir: str, dataset_name: str, model_dir: str, 
     _, per_period = log_points(steps)
     period_loss = torch.zeros((), device=device)
     start = time.perf_counter()
-    for step, index in enumerate(batches(len(train_y), hp["batch_size"], steps, hp["seed"]), start=1):
-        loss = optimizer_step(net, optimizer, train_x, train_y, torch.from_numpy(index).to(device), step,
-                              hp["adam_epsilon"])
+    for step, index in enumerate(device_batches(len(train_y), hp["batch_size"], steps, hp["seed"], device), start=1):
+        loss = optimizer_step(net, optimizer, train_x, train_y, index, step, hp["adam_epsilon"])
         period_loss += loss.detach()
         if step % per_period == 0:  # as Keras logs its epochs: the period's mean, then eval
             writers["train"].add_scalar("epoch_loss", float(period_loss) / per_period, step // per_period - 1)
