@@ -1,6 +1,6 @@
 """Benchmark: ingest + validation throughput, tandem's shared front vs. two baselines.
 
-    python -m bench.ingest_validate [--rows 10000 100000 1000000] [--out bench/results]
+    python -m bench.ingest_validate [--rows 10000 100000 1000000] [--only a c] [--work DIR]
 
 For each size, on data generated from the real sample (components/data.generate), in
 one run and on one machine, it times:
@@ -13,20 +13,30 @@ DirectRunner, caching off: (b) in multi-processing mode (one worker per core), (
 mode `tandem run` picks for the input's size (pipelines/config.py: local_beam_args). It
 prints one table with rows/s, the ratios c/a and c/b (> 1 means tandem took longer), and the
 issue's targets: tandem's throughput >= 0.5x TFDV's at 1e4 rows, >= 0.7x at 1e5 and 1e6.
+
+Scale: each contender runs in a process of its own, and the peak memory of that process and
+all it starts (Beam's workers; the sum of their resident sets, sampled every 0.2 s) is
+printed beside its time; so is the marginal cost per row between consecutive sizes, which
+stays flat where the cost grows linearly (e.g. --rows 100000 1000000 10000000 --only a c).
 """
 
 import argparse
+import contextlib
+import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 
+import psutil
 import tensorflow_data_validation as tfdv
 from tfx import v1 as tfx
 
 from components import data, datasets, ingest
 from components.front import FrontConfig, create_front
 from components.validate import stage_schema
+from pipelines.child import run_module
 from pipelines.config import LOCAL_BEAM_ARGS, local_beam_args
 from pipelines.runner import run_pipeline
 
@@ -68,41 +78,97 @@ def tandem_front(csv_path, work):
 CONTENDERS = {"a: tfdv on CSV": tfdv_only, "b: TFX default front": tfx_default_front, "c: tandem front": tandem_front}
 
 
+class PeakMemory:
+    """The largest sum of resident memory of this process's descendants, sampled in a thread."""
+
+    def __init__(self, every: float = 0.2):
+        self.peak, self._every, self._stop = 0, every, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        me = psutil.Process()
+        while not self._stop.wait(self._every):
+            total = 0
+            for child in me.children(recursive=True):
+                with contextlib.suppress(psutil.Error):  # ended between listing and reading
+                    total += child.memory_info().rss
+            self.peak = max(self.peak, total)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def measure(name: str, csv_path: str, work: str) -> tuple[float, int]:
+    """(seconds, peak bytes) of one contender, run in a process of its own."""
+    with PeakMemory() as memory:
+        out = run_module(__spec__.name, "--child", name, "--csv", csv_path, "--work", work, what=name)
+    return json.loads(out.strip().splitlines()[-1])["seconds"], memory.peak
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--work", default=None, help="scratch folder (default: a temp folder, removed after)")
+    parser.add_argument("--only", nargs="+", choices=[n[0] for n in CONTENDERS], default=[n[0] for n in CONTENDERS],
+                        help="run these contenders (by letter) only")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # one contender in this process (see `measure`)
+    parser.add_argument("--csv", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        start = time.perf_counter()
+        CONTENDERS[args.child](args.csv, args.work)
+        print(json.dumps({"seconds": time.perf_counter() - start}))
+        return
+    contenders = [n for n in CONTENDERS if n[0] in args.only]
     work_root = args.work or tempfile.mkdtemp(prefix="tandem-bench-")
-    results = {}
+    results, peaks = {}, {}
     try:
         for rows in args.rows:
             csv_dir = os.path.join(work_root, f"data-{rows}")
             os.makedirs(csv_dir, exist_ok=True)
             csv_path = data.generate(TAXI, TAXI.bundled_csv(work_root), rows, os.path.join(csv_dir, "trips.csv"),
                                      seed=rows)
-            for name, fn in CONTENDERS.items():
+            for name in contenders:
                 work = tempfile.mkdtemp(dir=work_root)
-                start = time.perf_counter()
-                fn(csv_path, work)
-                results[rows, name] = time.perf_counter() - start
-                print(f"  {rows:>9,} rows  {name:<22} {results[rows, name]:8.1f} s", flush=True)
+                results[rows, name], peaks[rows, name] = measure(name, csv_path, work)
+                print(f"  {rows:>9,} rows  {name:<22} {results[rows, name]:8.1f} s, peak memory "
+                      f"{peaks[rows, name] / 2**30:5.2f} GiB", flush=True)
                 shutil.rmtree(work, ignore_errors=True)
     finally:
         if not args.work:
             shutil.rmtree(work_root, ignore_errors=True)
-    print(f"\n{'rows':>10} | " + " | ".join(f"{n:>22}" for n in CONTENDERS) + " |  c/a |  c/b")
-    print("-" * 11 + "+" + "+".join(["-" * 24] * len(CONTENDERS)) + "+------+------")
+    print(f"\n{'rows':>10} | " + " | ".join(f"{n:>22}" for n in contenders)
+          + "".join(f" | {r:>4}" for r in ("c/a", "c/b") if set(r.split("/")) <= set(args.only)))
+    print("-" * (12 + 25 * len(contenders)))
     for rows in args.rows:
-        cells = [f"{results[rows, n]:7.1f} s {rows / results[rows, n]:>8,.0f}/s" for n in CONTENDERS]
-        a, b, c = (results[rows, n] for n in CONTENDERS)
-        print(f"{rows:>10,} | " + " | ".join(f"{x:>22}" for x in cells) + f" | {c / a:4.2f} | {c / b:4.2f}")
-    print("\ntargets (tandem's throughput / TFDV's = a/c):")
+        cells = [f"{results[rows, n]:7.1f} s {rows / results[rows, n]:>8,.0f}/s" for n in contenders]
+        times = {n[0]: results[rows, n] for n in contenders}
+        ratios = [f" | {times[r[0]] / times[r[2]]:4.2f}" for r in ("c/a", "c/b") if set(r.split("/")) <= set(times)]
+        print(f"{rows:>10,} | " + " | ".join(f"{x:>22}" for x in cells) + "".join(ratios))
+    if "a" in args.only and "c" in args.only:
+        print("\ntargets (tandem's throughput / TFDV's = a/c):")
+        for rows in args.rows:
+            ratio = results[rows, "a: tfdv on CSV"] / results[rows, "c: tandem front"]
+            target = TARGETS.get(rows)
+            print(f"  {rows:>10,} rows: {ratio:4.2f}x" + (f" (target >= {target}x): " + (
+                "met" if ratio >= target else "NOT met") if target else ""))
+    print("\npeak memory (GiB; the contender's process and its workers) and the marginal cost per row (µs; "
+          "the extra seconds over the extra rows since the size before):")
+    print(f"{'rows':>10} | " + " | ".join(f"{n:>22}" for n in contenders))
+    previous = None
     for rows in args.rows:
-        ratio = results[rows, "a: tfdv on CSV"] / results[rows, "c: tandem front"]
-        target = TARGETS.get(rows)
-        print(f"  {rows:>10,} rows: {ratio:4.2f}x" + (f" (target >= {target}x): " + ("met" if ratio >= target
-                                                                                  else "NOT met") if target else ""))
+        cells = []
+        for n in contenders:
+            marginal = "" if previous is None else (
+                f"{(results[rows, n] - results[previous, n]) / (rows - previous) * 1e6:6.1f} µs/row")
+            cells.append(f"{peaks[rows, n] / 2**30:5.2f} GiB {marginal:>13}")
+        print(f"{rows:>10,} | " + " | ".join(f"{x:>22}" for x in cells))
+        previous = rows
     print(f"\nmachine: {os.cpu_count()} cores")
 
 
