@@ -36,7 +36,7 @@ from tfx import v1 as tfx
 from components import data, datasets, ingest
 from components.front import FrontConfig, create_front
 from components.validate import stage_schema
-from pipelines.child import run_module
+from pipelines.child import ChildProcessFailed, run_module
 from pipelines.config import LOCAL_BEAM_ARGS, local_beam_args
 from pipelines.runner import run_pipeline
 
@@ -103,11 +103,15 @@ class PeakMemory:
         self._thread.join()
 
 
-def measure(name: str, csv_path: str, work: str) -> tuple[float, int]:
-    """(seconds, peak bytes) of one contender, run in a process of its own."""
+def measure(name: str, csv_path: str, work: str) -> tuple[float | None, int, str | None]:
+    """(seconds, peak bytes, None) of one contender, run in a process of its own; (None, peak
+    bytes, why) if it failed (the kernel's OOM killer, say: exit -9)."""
     with PeakMemory() as memory:
-        out = run_module(__spec__.name, "--child", name, "--csv", csv_path, "--work", work, what=name)
-    return json.loads(out.strip().splitlines()[-1])["seconds"], memory.peak
+        try:
+            out = run_module(__spec__.name, "--child", name, "--csv", csv_path, "--work", work, what=name)
+        except ChildProcessFailed as failed:
+            return None, memory.peak, str(failed)
+    return json.loads(out.strip().splitlines()[-1])["seconds"], memory.peak, None
 
 
 def main():
@@ -126,7 +130,7 @@ def main():
         return
     contenders = [n for n in CONTENDERS if n[0] in args.only]
     work_root = args.work or tempfile.mkdtemp(prefix="tandem-bench-")
-    results, peaks = {}, {}
+    results, peaks, failures = {}, {}, {}
     try:
         for rows in args.rows:
             csv_dir = os.path.join(work_root, f"data-{rows}")
@@ -134,42 +138,61 @@ def main():
             csv_path = data.generate(TAXI, TAXI.bundled_csv(work_root), rows, os.path.join(csv_dir, "trips.csv"),
                                      seed=rows)
             for name in contenders:
+                if name in failures:  # it failed on fewer rows
+                    results[rows, name], peaks[rows, name] = None, None
+                    continue
                 work = tempfile.mkdtemp(dir=work_root)
-                results[rows, name], peaks[rows, name] = measure(name, csv_path, work)
-                print(f"  {rows:>9,} rows  {name:<22} {results[rows, name]:8.1f} s, peak memory "
-                      f"{peaks[rows, name] / 2**30:5.2f} GiB", flush=True)
+                results[rows, name], peaks[rows, name], failed = measure(name, csv_path, work)
+                seconds = "failed" if failed else f"{results[rows, name]:8.1f} s"
+                print(f"  {rows:>9,} rows  {name:<22} {seconds}, peak memory {peaks[rows, name] / 2**30:5.2f} GiB"
+                      + (f": {failed}" if failed else ""), flush=True)
+                if failed:
+                    failures[name] = f"{rows:,} rows: {failed}"
                 shutil.rmtree(work, ignore_errors=True)
     finally:
         if not args.work:
             shutil.rmtree(work_root, ignore_errors=True)
+    report(args.rows, contenders, results, peaks, failures)
+
+
+def report(sizes: list[int], contenders: list[str], results: dict, peaks: dict, failures: dict):
+    def ratio(rows, a, b):  # contender a's seconds over b's ("-" where either failed)
+        x, y = results[rows, a], results[rows, b]
+        return f"{x / y:4.2f}" if x and y else "   -"
+
+    pairs = [(c, a) for c, a in (("c: tandem front", "a: tfdv on CSV"), ("c: tandem front", "b: TFX default front"))
+             if c in contenders and a in contenders]
     print(f"\n{'rows':>10} | " + " | ".join(f"{n:>22}" for n in contenders)
-          + "".join(f" | {r:>4}" for r in ("c/a", "c/b") if set(r.split("/")) <= set(args.only)))
-    print("-" * (12 + 25 * len(contenders)))
-    for rows in args.rows:
-        cells = [f"{results[rows, n]:7.1f} s {rows / results[rows, n]:>8,.0f}/s" for n in contenders]
-        times = {n[0]: results[rows, n] for n in contenders}
-        ratios = [f" | {times[r[0]] / times[r[2]]:4.2f}" for r in ("c/a", "c/b") if set(r.split("/")) <= set(times)]
-        print(f"{rows:>10,} | " + " | ".join(f"{x:>22}" for x in cells) + "".join(ratios))
-    if "a" in args.only and "c" in args.only:
+          + "".join(f" | {c[0]}/{a[0]}" for c, a in pairs))
+    print("-" * (12 + 25 * len(contenders) + 7 * len(pairs)))
+    for rows in sizes:
+        cells = [f"{results[rows, n]:7.1f} s {rows / results[rows, n]:>8,.0f}/s" if results[rows, n] else "failed"
+                 for n in contenders]
+        print(f"{rows:>10,} | " + " | ".join(f"{x:>22}" for x in cells)
+              + "".join(f" | {ratio(rows, c, a)}" for c, a in pairs))
+    if ("c: tandem front", "a: tfdv on CSV") in pairs:
         print("\ntargets (tandem's throughput / TFDV's = a/c):")
-        for rows in args.rows:
-            ratio = results[rows, "a: tfdv on CSV"] / results[rows, "c: tandem front"]
+        for rows in sizes:
             target = TARGETS.get(rows)
-            print(f"  {rows:>10,} rows: {ratio:4.2f}x" + (f" (target >= {target}x): " + (
-                "met" if ratio >= target else "NOT met") if target else ""))
+            met = "" if not target else f" (target >= {target}x): " + (
+                "met" if results[rows, "c: tandem front"] and
+                results[rows, "a: tfdv on CSV"] / results[rows, "c: tandem front"] >= target else "NOT met")
+            print(f"  {rows:>10,} rows: {ratio(rows, 'a: tfdv on CSV', 'c: tandem front')}x{met}")
     print("\npeak memory (GiB; the contender's process and its workers) and the marginal cost per row (µs; "
           "the extra seconds over the extra rows since the size before):")
     print(f"{'rows':>10} | " + " | ".join(f"{n:>22}" for n in contenders))
-    previous = None
-    for rows in args.rows:
+    for previous, rows in zip([None] + sizes, sizes, strict=False):  # (None, first), (first, second), ...
         cells = []
         for n in contenders:
-            marginal = "" if previous is None else (
-                f"{(results[rows, n] - results[previous, n]) / (rows - previous) * 1e6:6.1f} µs/row")
-            cells.append(f"{peaks[rows, n] / 2**30:5.2f} GiB {marginal:>13}")
+            marginal = ""
+            if previous and results[rows, n] and results[previous, n]:
+                marginal = f"{(results[rows, n] - results[previous, n]) / (rows - previous) * 1e6:6.1f} µs/row"
+            memory = f"{peaks[rows, n] / 2**30:5.2f} GiB" if peaks[rows, n] is not None else "-"
+            cells.append(f"{memory} {marginal:>13}")
         print(f"{rows:>10,} | " + " | ".join(f"{x:>22}" for x in cells))
-        previous = rows
-    print(f"\nmachine: {os.cpu_count()} cores")
+    for name, why in failures.items():
+        print(f"failed: {name} at {why}")
+    print(f"\nmachine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ output goes to the log."""
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 
@@ -19,6 +20,10 @@ def run_module(module: str, *args: str, what: str, env: dict[str, str] | None = 
     result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
                             env={**os.environ, **env} if env else None)
     logging.getLogger("absl").info("%s (python -m %s) output:\n%s%s", what, module, result.stdout, result.stderr)
+    if result.returncode < 0:  # a signal: its last line is whatever it was writing then
+        how = signal.Signals(-result.returncode).name
+        hint = " (the kernel's OOM killer sends it when memory runs out)" if how == "SIGKILL" else ""
+        raise ChildProcessFailed(f"{what} was killed by {how}{hint}")
     if result.returncode != 0:
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         raise ChildProcessFailed(f"{what} failed (exit {result.returncode}): {lines[-1] if lines else 'no output'}")

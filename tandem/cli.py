@@ -111,6 +111,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--schema", help="a curated schema to validate against (default: the dataset's checked-in one)")
     run.add_argument("--train-steps", type=_positive,
                      help="optimizer steps, for both trainers (default: TrainConfig's)")
+    run.add_argument("--batch-size", type=_positive,
+                     help="rows per optimizer step, for both trainers (default: TrainConfig's, 64; on a GPU a "
+                          "larger batch uses it better: README, Twin trainers)")
     run.add_argument("--beam-arg", action="append", metavar="ARG",
                      help="a Beam pipeline option, repeatable, e.g. --beam-arg=--runner=FlinkRunner "
                           "(replaces the DirectRunner multi-processing defaults)")

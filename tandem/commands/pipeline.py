@@ -20,7 +20,7 @@ def pipeline_config(args, home: str):
     cfg = PipelineConfig(
         front=FrontConfig(input_base, schema, input_pattern=pattern, dataset=args.dataset),
         home=home,
-        train=TrainConfig(train_steps=args.train_steps) if args.train_steps else TrainConfig(),
+        train=TrainConfig(**{k: getattr(args, k) for k in ("train_steps", "batch_size") if getattr(args, k)}),
         enable_cache=not args.no_cache,
         beam_args=_beam_args(args) or local_beam_args(input_bytes(input_base, pattern)),
     )

@@ -69,6 +69,12 @@ def test_train_steps_cache_and_dataset_flags(tmp_path):
     args = parse("run", "tf", "--data", cli.__file__, "--train-steps", "7", "--no-cache", "--dataset", "taxi")
     cfg = pipeline_config(args, str(tmp_path))
     assert cfg.train.train_steps == 7 and cfg.enable_cache is False and cfg.front.dataset == "taxi"
+    assert cfg.train.batch_size == 64  # TrainConfig's
+
+
+def test_one_batch_size_for_both_trainers(tmp_path):
+    cfg = pipeline_config(parse("run", "all", "--data", cli.__file__, "--batch-size", "1024"), str(tmp_path))
+    assert cfg.train.batch_size == 1024 and cfg.train.train_steps == 1500
 
 
 def test_shared_options_are_the_same_on_every_command(monkeypatch):

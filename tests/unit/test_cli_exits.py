@@ -18,6 +18,7 @@ BAD_ARGUMENTS = {
     "no such schema": (["run", "tf", "--data", SAMPLE_CSV, "--schema", "/no/such/schema.pbtxt"], "--schema"),
     "zero training steps": (["run", "tf", "--train-steps", "0"], "--train-steps"),
     "training steps that are not a number": (["run", "tf", "--train-steps", "many"], "--train-steps"),
+    "a batch of no rows": (["run", "all", "--batch-size", "0"], "--batch-size"),
     "an unknown dataset": (["run", "tf", "--dataset", "weather"], "--dataset"),
     "an unknown branch": (["run", "keras"], "invalid choice"),
     "a Beam option Beam rejects": (["run", "tf", "--data", SAMPLE_CSV, "--beam-arg=--direct_running_mode=fast"],

@@ -24,7 +24,7 @@ from components.analyzer_results import ASSET_FILE, ASSET_KEY
 from pipelines.torch_branch.runtime import MODEL_FILE, train_args
 from pipelines.training import TrainConfig
 
-pytestmark = pytest.mark.gpu
+pytestmark = [pytest.mark.gpu, pytest.mark.xdist_group("gpu_training")]  # one worker trains once for all
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TAXI = datasets.load("taxi")
 TRAIN_ROWS, EVAL_ROWS, RAW_ROWS = 4096, 512, 300
