@@ -47,6 +47,7 @@ def markdown(report: dict, images: dict[str, str]) -> str:
     lines += ["## Training", "", f"| | {keras} | {torch} |", "|---|---|---|",
               row("device", *training("device", "{}")),
               row("steps", *training("train_steps", "{}")),
+              row("batch", *training("batch_size", "{}")),
               row("wall time (s)", *training("train_seconds", "{:.2f}")),
               row("examples/s", *training("examples_per_second", "{:,.0f}")),
               row("final eval loss", *training("final_eval_loss", "{:.4f}")), "",
