@@ -31,6 +31,7 @@ from components.front import FrontConfig, create_front
 from components.validate import stage_schema
 from pipelines.config import LOCAL_BEAM_ARGS
 from pipelines.engine import local_engine
+from pipelines.home import temporary_folder
 from pipelines.runner import run_pipeline
 
 BEAM_COMPONENTS = ("CsvExampleGen", "StatisticsGen", "Transform")  # the front's Beam pipelines
@@ -58,7 +59,8 @@ def run_front(csv_path: str, work: str, beam_args) -> dict:
         if "done in" in line:
             times[words[-4]] = float(words[-1].rstrip("s"))
 
-    times["seconds"] = run_pipeline(front_pipeline(csv_path, work, beam_args), echo=echo)
+    with temporary_folder():  # TFX's sdists and Beam's leftovers
+        times["seconds"] = run_pipeline(front_pipeline(csv_path, work, beam_args), echo=echo)
     return times
 
 

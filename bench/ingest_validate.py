@@ -38,6 +38,7 @@ from components.front import FrontConfig, create_front
 from components.validate import stage_schema
 from pipelines.child import ChildProcessFailed, run_module
 from pipelines.config import LOCAL_BEAM_ARGS, local_beam_args
+from pipelines.home import temporary_folder
 from pipelines.runner import run_pipeline
 
 TAXI = datasets.load("taxi")
@@ -61,8 +62,9 @@ def tfx_default_front(csv_path, work):
     stats = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema = tfx.components.SchemaGen(statistics=stats.outputs["statistics"])
     validator = tfx.components.ExampleValidator(statistics=stats.outputs["statistics"], schema=schema.outputs["schema"])
-    run_pipeline(_pipeline("tfx-default", work, [example_gen, stats, schema, validator], LOCAL_BEAM_ARGS),
-                 echo=lambda _: None)
+    with temporary_folder():  # TFX's sdists and Beam's leftovers
+        run_pipeline(_pipeline("tfx-default", work, [example_gen, stats, schema, validator], LOCAL_BEAM_ARGS),
+                     echo=lambda _: None)
 
 
 def tandem_front(csv_path, work):
@@ -72,7 +74,8 @@ def tandem_front(csv_path, work):
     front.transform.remove_upstream_node(front.gate)  # measure up to the gate, without Transform
     components = [c for c in front.components() if c is not front.transform]
     beam_args = local_beam_args(os.path.getsize(csv_path))
-    run_pipeline(_pipeline("tandem-front", work, components, beam_args), echo=lambda _: None)
+    with temporary_folder():
+        run_pipeline(_pipeline("tandem-front", work, components, beam_args), echo=lambda _: None)
 
 
 CONTENDERS = {"a: tfdv on CSV": tfdv_only, "b: TFX default front": tfx_default_front, "c: tandem front": tandem_front}

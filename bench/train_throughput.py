@@ -79,6 +79,7 @@ def prepare(rows: int, work: str) -> dict:
 
     from bench.engine_throughput import front_pipeline, generate, statistics_files
     from pipelines.config import local_beam_args
+    from pipelines.home import temporary_folder
     from pipelines.runner import run_pipeline
 
     for stale in ("data", "root", "metadata.sqlite", "runs"):  # another --rows' outputs, if any
@@ -89,8 +90,9 @@ def prepare(rows: int, work: str) -> dict:
             os.remove(path)
     print(f"preparing {rows:,} rows: generate, then the front and Transform ...", file=sys.stderr, flush=True)
     csv_path = generate(rows, work)
-    seconds = run_pipeline(front_pipeline(csv_path, work, local_beam_args(os.path.getsize(csv_path))),
-                           echo=lambda _: None)
+    with temporary_folder():  # TFX's sdists and Beam's leftovers
+        seconds = run_pipeline(front_pipeline(csv_path, work, local_beam_args(os.path.getsize(csv_path))),
+                               echo=lambda _: None)
     (transform_dir,) = glob.glob(os.path.join(work, "root", "Transform", "transform_graph", "*"))
     (examples_dir,) = glob.glob(os.path.join(work, "root", "Transform", "transformed_examples", "*"))
     train_rows = tfdv.load_stats_binary(statistics_files(work)["train"]).datasets[0].num_examples

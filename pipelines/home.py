@@ -13,7 +13,8 @@ processes; so does `tandem clean`.
 A run's temporary files go to a folder of its own, `scratch(run_id)`, removed when it ends
 (or, killed, by the next command): TFX packs itself into a new ~50 MB sdist in the temporary
 folder for every Beam component it runs with options, and Beam leaves empty folders there;
-nothing removes them.
+nothing removes them. Code that runs pipelines without a home (the benchmarks) uses
+`temporary_folder()`, removed when its block ends.
 """
 
 import fcntl
@@ -129,10 +130,8 @@ def scratch_path(run_id: str) -> str:
 
 
 @contextmanager
-def scratch(run_id: str):
-    """This process and its children (TMPDIR) put temporary files in the run's own folder;
-    `hold` removes it when the run ends, however it ends."""
-    path = scratch_path(run_id)
+def _temporary_files_in(path: str):
+    """This process and its children (TMPDIR) put temporary files in `path`."""
     os.makedirs(path, exist_ok=True)
     saved = os.environ.get("TMPDIR"), tempfile.tempdir
     os.environ["TMPDIR"], tempfile.tempdir = path, path
@@ -144,3 +143,23 @@ def scratch(run_id: str):
         else:
             os.environ["TMPDIR"] = saved[0]
         tempfile.tempdir = saved[1]
+
+
+@contextmanager
+def scratch(run_id: str):
+    """This process and its children put temporary files in the run's own folder; `hold`
+    removes it when the run ends, however it ends."""
+    with _temporary_files_in(scratch_path(run_id)) as path:
+        yield path
+
+
+@contextmanager
+def temporary_folder():
+    """Temporary files go to a new folder for the block, removed after it: for code that
+    runs pipelines without a home's lock (the benchmarks). Killed outright, it stays."""
+    path = tempfile.mkdtemp(prefix="tandem-")
+    try:
+        with _temporary_files_in(path):
+            yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
