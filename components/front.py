@@ -10,7 +10,8 @@ validated, transformed examples.
 
 from dataclasses import dataclass
 
-from tfx.components import CsvExampleGen, ExampleValidator, StatisticsGen, Transform
+from tfx.components import ExampleValidator, StatisticsGen, Transform
+from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.base.base_node import BaseNode
 
@@ -31,7 +32,7 @@ class FrontConfig:
 
 @dataclass(frozen=True)
 class Front:
-    example_gen: CsvExampleGen
+    example_gen: FileBasedExampleGen  # TFX's CSV ExampleGen (components/ingest.py)
     statistics_gen: StatisticsGen
     schema_importer: ImportSchemaGen
     example_validator: ExampleValidator

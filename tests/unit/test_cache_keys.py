@@ -48,6 +48,7 @@ CUSTOM = ("AnomaliesGate", "Transform", "KerasTrainer", "TorchTrainer", "TorchEv
 
 EDITS = [
     ("components/validate.py", {"AnomaliesGate"}, set()),
+    ("components/ingest.py", {"CsvExampleGen"}, {"AnomaliesGate", "Transform"}),
     ("components/transform.py", {"Transform"}, {"AnomaliesGate"}),
     ("components/datasets/taxi/label.py", {"Transform", "KerasTrainer", "TorchTrainer"}, {"AnomaliesGate"}),
     ("pipelines/keras_branch/model.py", {"KerasTrainer"}, {"TorchTrainer", "Transform"}),
