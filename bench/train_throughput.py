@@ -174,27 +174,28 @@ def end_to_end(trainer: str, prepared: dict, hp: dict, out: str) -> dict:
         start = time.time()
         GenericExecutor().Do(inputs, outputs, properties)
         end = time.time()
-    with open(os.path.join(run_dir, REPORT_FILE)) as f:
-        report = json.load(f)
-    seconds, parts = where_time_went(trainer, os.path.join(run_dir, trainer), report, spans, start, end)
-    return {"seconds": seconds, "parts": parts, "steps": report["optimizer_steps"],
-            "device": {"gpu": "cuda"}.get(report["device"], report["device"])}
+    return training_result(trainer, run_dir, spans, start, end)
 
 
 def from_handover(prepared: dict, hp: dict, out: str) -> dict:
     """The PyTorch process alone, as run_fn starts it, on a handover folder: seconds from its
     start to the last optimizer step, and where they went."""
-    run_dir, spans = os.path.join(out, "model_run"), {}
+    run_dir = os.path.join(out, "model_run")
     os.makedirs(run_dir)
     start = time.time()
     run_module(RUNTIME_TRAIN, *train_args(prepared["handover"], prepared["transform_dir"], prepared["dataset"],
                                           os.path.join(out, "model"), run_dir, json.dumps(hp)),
                what="PyTorch training")
     end = time.time()
-    spans["run_module"] = [(start, end)]
+    return training_result("torch", run_dir, {"run_module": [(start, end)]}, start, end)
+
+
+def training_result(trainer: str, run_dir: str, spans: dict, start: float, end: float) -> dict:
+    """A finished training run's result: seconds to its last step, where they went (see
+    where_time_went), its optimizer steps and device, from its report and TensorBoard logs."""
     with open(os.path.join(run_dir, REPORT_FILE)) as f:
         report = json.load(f)
-    seconds, parts = where_time_went("torch", os.path.join(run_dir, "torch"), report, spans, start, end)
+    seconds, parts = where_time_went(trainer, os.path.join(run_dir, trainer), report, spans, start, end)
     return {"seconds": seconds, "parts": parts, "steps": report["optimizer_steps"],
             "device": {"gpu": "cuda"}.get(report["device"], report["device"])}
 

@@ -215,15 +215,15 @@ def _end_session(proc: subprocess.Popen, grace: float = 10.0) -> None:
         with suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         deadline = time.time() + grace
-        while time.time() < deadline and _sessionalive(proc.pid):
+        while time.time() < deadline and _session_alive(proc.pid):
             proc.poll()
             time.sleep(0.1)
-        if not _sessionalive(proc.pid):
+        if not _session_alive(proc.pid):
             break
     proc.wait()
 
 
-def _sessionalive(sid: int) -> bool:
+def _session_alive(sid: int) -> bool:
     for entry in os.listdir("/proc"):
         if entry.isdigit() and alive(int(entry)):
             try:
