@@ -1,6 +1,7 @@
-"""components/ingest.py: TFX's CSV ExampleGen executor, writing each split without TFX's
-reshuffle on DirectRunner. Run here through both executors' Do, as TFX's launcher calls it,
-on the shipped sample."""
+"""components/ingest.py: TFX's CSV ExampleGen executor, converting rows in batches and
+writing each split without TFX's reshuffle on DirectRunner. Run here through both
+executors' Do, as TFX's launcher calls it, on the shipped sample and on a CSV of the cases
+where typing and encoding could differ."""
 
 import os
 
@@ -16,14 +17,14 @@ from tfx.utils import proto_utils
 import components.ingest as ingest
 
 
-def run(executor, out: str) -> dict[str, list[bytes]]:
+def run(executor, out: str, csv: str = SAMPLE_CSV) -> dict[str, list[bytes]]:
     """{split: its examples, serialized deterministically and sorted}."""
     examples = standard_artifacts.Examples()
     examples.uri = out
     exec_properties = {
-        "input_base": os.path.dirname(SAMPLE_CSV),
+        "input_base": os.path.dirname(csv),
         "input_config": proto_utils.proto_to_json(example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name="single_split", pattern=os.path.basename(SAMPLE_CSV))])),
+            example_gen_pb2.Input.Split(name="single_split", pattern=os.path.basename(csv))])),
         "output_config": proto_utils.proto_to_json(ingest.split_config((4, 1))),
         "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
         "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
@@ -61,6 +62,38 @@ def test_on_direct_runner_the_splits_hold_what_tfx_writes_without_its_reshuffle(
     theirs = run(tfx_csv.Executor(), str(tmp_path / "tfx"))
     assert len(writes) == 2
     assert ours == theirs and len(ours["train"]) + len(ours["eval"]) == 400 and ours["eval"]
+
+
+# Empty cells in typed columns, a column with no value at all, floats that float32 rounds,
+# overflows or underflows, an integer past int64 (a string column then), a column of mixed
+# kinds, quoted commas, quotes and a line break inside a record, non-ASCII text, blank lines.
+EDGE_CSV = """\
+count,amount,name,nothing,mixed,big,huge_among_floats,note
+1,1.5,x,,1,99999999999999999999,1.5,"line one
+line two, with a comma"
+,nan,,,2.5,1,,""
+3,1e40,über,,abc,2,-99999999999999999999,plain
+
+-4,-0.0,y,,,3,2,"a ""quoted"" word"
+7,0.1,z,,-3,-9223372036854775808,1e30,
+8,1e-46,,,1e3,4,nan,x
+9,-inf,w,,,5,3,y
+"""
+
+
+def test_rows_become_the_examples_tfx_makes_in_the_cases_where_typing_could_differ(tmp_path):
+    csv = tmp_path / "data" / "edge.csv"
+    csv.parent.mkdir()
+    csv.write_text(EDGE_CSV, encoding="utf-8")
+    ours = run(ingest.CsvExecutor(), str(tmp_path / "ours"), str(csv))
+    theirs = run(tfx_csv.Executor(), str(tmp_path / "tfx"), str(csv))
+    assert ours == theirs
+    examples = [tf.train.Example.FromString(e) for split in ours.values() for e in split]
+    assert len(examples) == 7  # the blank line is no example
+    kinds = {name: {f.WhichOneof("kind") for f in (e.features.feature[name] for e in examples)}
+             for name in ("count", "amount", "nothing", "mixed", "big", "huge_among_floats")}
+    assert kinds == {"count": {"int64_list"}, "amount": {"float_list"}, "nothing": {None},
+                     "mixed": {"bytes_list"}, "big": {"bytes_list"}, "huge_among_floats": {"bytes_list"}}
 
 
 def test_tfx_s_write_is_back_when_do_fails(tmp_path, writes):
