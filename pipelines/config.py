@@ -14,9 +14,12 @@ DEFAULT_HOME = "tandem_home"  # relative to where tandem runs; TANDEM_HOME overr
 # the work in tandem's own process, where starting a worker process per core for each of the
 # Beam-based components would cost more than the work (bench/pipeline_vs_taxi_example.py).
 # That is DirectRunner's default, so no options at all: given any, TFX packs itself into an
-# sdist for remote workers before every Beam component (1.8 s each here), which a local run
-# does not need.
-LOCAL_BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
+# sdist for remote workers before every Beam component (3.7 s each here), unless the options
+# say where the workers' code comes from. DirectRunner's worker processes start from this
+# environment and import TFX and tandem from it, so the multi-process options say that with
+# an image, which DirectRunner never pulls (its workers are processes, or LOOPBACK on Prism).
+LOCAL_WORKERS = "--sdk_container_image=unused-by-direct-runner"
+LOCAL_BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_workers=0", LOCAL_WORKERS)
 SMALL_INPUT_BEAM_ARGS: tuple[str, ...] = ()
 SMALL_INPUT = 32 << 20  # bytes of CSV: about 200k rows of the taxi data
 

@@ -44,7 +44,8 @@ def test_a_small_input_runs_in_process_and_a_large_one_on_a_worker_per_core(tmp_
     cfg = pipeline_config(parse("run", "tf", "--data", str(small), "--home", str(tmp_path)), str(tmp_path))
     assert cfg.beam_args == ()  # DirectRunner's defaults: one worker, in this process
     cfg = pipeline_config(parse("run", "tf", "--data", str(large), "--home", str(tmp_path)), str(tmp_path))
-    assert cfg.beam_args == ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
+    assert cfg.beam_args == ("--direct_running_mode=multi_processing", "--direct_num_workers=0",
+                             "--sdk_container_image=unused-by-direct-runner")
 
 
 def test_only_the_newest_span_counts_toward_the_input_size(tmp_path):

@@ -121,3 +121,21 @@ def test_the_cli_refuses_bad_presets_before_running(run_cli, tmp_path):
     assert code == 2 and "--runner portable needs --job-endpoint" in err
     code, _, err = run_cli("run", "tf", "--home", home, "--runner", "storm")
     assert code == 2 and "invalid choice: 'storm'" in err
+
+
+def test_local_worker_processes_get_no_sdist_of_tfx_and_other_options_still_do(monkeypatch):
+    """TFX packs itself into an sdist for remote workers whenever it is given Beam options,
+    unless they say where the workers' code comes from; DirectRunner's worker processes
+    import it from this environment (pipelines/config.py)."""
+    from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
+    from tfx.utils import dependency_utils
+
+    from components.ingest import CsvExecutor
+    from pipelines.config import LOCAL_BEAM_ARGS
+
+    built = []
+    monkeypatch.setattr(dependency_utils, "build_ephemeral_package", lambda: built.append(1) or "tfx.tar.gz")
+    CsvExecutor(BaseBeamExecutor.Context(beam_pipeline_args=list(LOCAL_BEAM_ARGS)))
+    assert built == []
+    CsvExecutor(BaseBeamExecutor.Context(beam_pipeline_args=["--direct_running_mode=multi_processing"]))
+    assert built == [1]
