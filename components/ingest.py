@@ -59,19 +59,17 @@ class _ColumnTypes(csv_decoder.ColumnTypeInferrer):
     settle (3x faster on the taxi columns)."""
 
     def add_input(self, accumulator, rows):
-        for i, name in enumerate(self._column_names):
+        for i, name in enumerate(self._column_names):  # a column never seen typed stays UNKNOWN
             kind = _widest_type([row[i] for row in rows if row[i]])
-            if kind is not None and kind > accumulator.get(name, csv_decoder.ColumnType.UNKNOWN):
+            if kind > accumulator.get(name, csv_decoder.ColumnType.UNKNOWN):
                 accumulator[name] = kind
-            else:
-                accumulator.setdefault(name, csv_decoder.ColumnType.UNKNOWN)
         return accumulator
 
 
-def _widest_type(cells: list) -> csv_decoder.ColumnType | None:
-    """max(csv_decoder._InferValueType(cell) for cell in cells), None for no cells."""
+def _widest_type(cells: list) -> csv_decoder.ColumnType:
+    """max(csv_decoder._InferValueType(cell) for cell in cells): UNKNOWN for no cells."""
     if not cells:
-        return None
+        return csv_decoder.ColumnType.UNKNOWN
     try:  # INT when every cell is an int64; an integer beyond it types the column STRING
         ints = [int(cell) for cell in cells]
         inside = min(ints) >= csv_decoder._INT64_MIN and max(ints) <= csv_decoder._INT64_MAX
