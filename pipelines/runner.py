@@ -21,7 +21,7 @@ from tfx.orchestration.pipeline import Pipeline
 from tfx.orchestration.portable import runtime_parameter_utils
 
 from components.validate import DataValidationError
-from pipelines.interrupts import Interrupted, Terminated
+from pipelines.interrupts import Interrupted, Terminated, insisting_signals
 
 _RUNNING, _FINISHED, _CACHED = "Component %s is running.", "Component %s is finished.", "A cached execution %d is used."
 
@@ -93,7 +93,8 @@ def run_pipeline(pipeline: Pipeline, run_id: str | None = None, echo=print, verb
     start = time.time()
     with _quiet_progress(echo, verbose) as progress:
         try:
-            LocalDagRunner().run_with_ir(ir)
+            with insisting_signals():  # Keras and TensorFlow can swallow what a signal raises
+                LocalDagRunner().run_with_ir(ir)
         except DataValidationError:
             raise
         except KeyboardInterrupt:
