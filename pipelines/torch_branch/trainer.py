@@ -32,7 +32,7 @@ def run_fn(fn_args: FnArgs):
     data_dir = os.path.join(fn_args.model_run_dir, "torch_data")
     tf.io.gfile.makedirs(data_dir)
     for split, files in (("train", fn_args.train_files), ("eval", fn_args.eval_files)):
-        columns = load_split(files, fn_args.data_accessor, tf_transform_output)
+        columns = load_split(files, tf_transform_output)
         np.savez(os.path.join(data_dir, f"{split}.npz"), **columns)
     config_json = json.dumps({**config["train"], "train_steps": fn_args.train_steps})
     run_module(RUNTIME_TRAIN, *train_args(data_dir, fn_args.transform_output, config["dataset"],
