@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import TAXI, read_rows, versions
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from pipelines.training import TrainConfig
 
@@ -89,7 +90,10 @@ def test_both_trainers_report_and_log_for_tensorboard_the_same_way(taxi_run, tra
         report = json.load(f)
     assert report["train_steps"] == report["optimizer_steps"] == 300 and report["examples_per_second"] > 0
     for split in ("train", "validation"):  # the folders and tags Keras' TensorBoard callback writes
-        assert glob.glob(os.path.join(run_dir, logs, split, "events.out.tfevents.*"))
+        events = [event for path in glob.glob(os.path.join(run_dir, logs, split, "events.out.tfevents.*"))
+                  for event in EventFileLoader(path).Load()]
+        logged = sorted(event.step for event in events if any(v.tag == "epoch_loss" for v in event.summary.value))
+        assert logged == list(range(10)), (split, logged)  # 300 steps: the loss after each of 10 periods of 30
 
 
 def test_the_pytorch_trainer_is_bit_reproducible_on_the_same_data(taxi_run, tmp_path):
