@@ -71,12 +71,12 @@ def test_uncompressed_shards_are_read_too(tf_transform_output, tmp_path):
 
 
 @pytest.mark.parametrize("bad, says", [
-    (example(z=[1.0]), "label"),                       # a value missing
-    (example(z=[1.0, 2.0], label=[1]), "z"),           # two values where Transform writes one
-])
+    ({"z": [1.0]}, "label"),                  # a value missing
+    ({"z": [1.0, 2.0], "label": [1]}, "z"),   # two values where Transform writes one
+], ids=["missing", "repeated"])
 def test_a_row_without_exactly_one_value_per_feature_is_an_error_naming_the_feature(tf_transform_output, tmp_path,
                                                                                    bad, says):
-    write(tmp_path, "transformed_examples-00000-of-00001.gz", [example(z=[0.5], label=[1]), bad])
+    write(tmp_path, "transformed_examples-00000-of-00001.gz", [example(z=[0.5], label=[1]), example(**bad)])
     with pytest.raises(ValueError, match=rf"transformed examples in .*{says}"):
         load_split([str(tmp_path / "*")], tf_transform_output)
 
