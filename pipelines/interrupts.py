@@ -43,8 +43,11 @@ def insisting_signals(every: float = 1.0):
     thread and turned into an error status. So after the first signal the same signal is
     sent again every `every` seconds until the body ends, and however the body ends (done,
     or failed with another error), it ends as that signal's exception (the error as its
-    cause). Main thread only; handlers other than Python callables (SIG_IGN, SIG_DFL) are
-    left alone."""
+    cause). Handlers other than Python callables (SIG_IGN, SIG_DFL) are left alone; in any
+    thread but the main one (which alone runs signal handlers) the body runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     received: list[int] = []
     done, resender = threading.Event(), []
 

@@ -8,9 +8,12 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 from helpers import REPO
+
+from pipelines.interrupts import insisting_signals
 
 SCRIPT = """
 import os, signal, sys, threading, time
@@ -93,3 +96,19 @@ def test_a_body_that_loses_the_signal_and_finishes_still_ends_as_interrupted(sig
 def test_without_a_signal_the_body_ends_as_it_would_have():
     assert run("time.sleep(0.3)") == ["ended: normally", "afterwards: quiet"]
     assert run("raise ValueError('the bad row is 7')") == ["ended: ValueError: the bad row is 7", "afterwards: quiet"]
+
+
+def test_outside_the_main_thread_the_body_runs_as_it_is():
+    result = {}
+
+    def body():
+        try:
+            with insisting_signals():
+                result["value"] = 42
+        except BaseException as error:  # noqa: BLE001 - what the thread saw, asserted below
+            result["error"] = error
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join()
+    assert result == {"value": 42}
