@@ -64,7 +64,7 @@ def test_a_signal_lost_in_a_bare_except_is_sent_again_and_stops_the_work_that_fo
         print("ended: the work finished")
     """)
     assert ended.startswith("ended: Terminated after") and ended.endswith("caused by NoneType"), ended
-    assert seconds(ended) < 2.5, ended
+    assert seconds(ended) < 4.5, ended  # the work alone takes 6 s
     assert quiet == "afterwards: quiet"
 
 
