@@ -282,6 +282,7 @@ def keras_floor(prepared: dict, hp: dict) -> dict:
     import tensorflow as tf
 
     from pipelines.keras_branch.model import build_model
+    from pipelines.keras_branch.trainer import gathered
 
     keras.utils.set_random_seed(hp["seed"])
     tf.config.experimental.enable_op_determinism()
@@ -292,13 +293,12 @@ def keras_floor(prepared: dict, hp: dict) -> dict:
     model, steps = build_model(dataset, sizes, hp), hp["train_steps"]
     index = np.stack(list(batches(prepared["train_rows"], hp["batch_size"], WARMUP + steps, hp["seed"])))
 
-    def gathered(rows):
-        data = tf.data.Dataset.from_tensor_slices(rows)
-        return data.map(lambda i: ({k: tf.gather(v, i) for k, v in x.items()}, tf.gather(y, i))).prefetch(2)
+    def batches_of(rows):  # as the trainer gathers them
+        return gathered(tf.data.Dataset.from_tensor_slices(rows), x, y).prefetch(2)
 
-    model.fit(gathered(index[:WARMUP]), verbose=0)
+    model.fit(batches_of(index[:WARMUP]), verbose=0)
     start = time.perf_counter()
-    model.fit(gathered(index[WARMUP:]), steps_per_epoch=steps, verbose=0)
+    model.fit(batches_of(index[WARMUP:]), steps_per_epoch=steps, verbose=0)
     seconds = time.perf_counter() - start
     if int(model.optimizer.iterations.numpy()) != WARMUP + steps:
         raise RuntimeError("the Keras floor took another number of steps")

@@ -30,6 +30,12 @@ def _labels(dataset, columns: dict) -> np.ndarray:
     return columns[dataset.label.name].astype(np.float32).reshape(-1, 1)
 
 
+def gathered(indices: tf.data.Dataset, x: dict, y: tf.Tensor) -> tf.data.Dataset:
+    """Batches of row indices -> (features, label) batches gathered from in-memory columns
+    (the trainer's input, and bench/train_throughput.py's floor)."""
+    return indices.map(lambda i: ({k: tf.gather(v, i) for k, v in x.items()}, tf.gather(y, i)))
+
+
 class _EpochTensorBoard(keras.callbacks.TensorBoard):
     """Keras' TensorBoard as configured (update_freq="epoch"), less its per-batch hook. At
     that frequency the hook writes nothing (no writer is active between epochs; the train
@@ -58,11 +64,10 @@ def run_fn(fn_args: FnArgs):
     y = tf.constant(_labels(dataset, train))
     indices = tf.data.Dataset.from_generator(lambda: batches(rows, hp["batch_size"], steps, hp["seed"]),
                                              output_signature=tf.TensorSpec([hp["batch_size"]], tf.int64))
-    train_batches = indices.map(lambda i: ({k: tf.gather(v, i) for k, v in x.items()}, tf.gather(y, i)))
     periods, per_period = log_points(steps)
     start = time.perf_counter()
     model.fit(
-        train_batches.prefetch(2),
+        gathered(indices, x, y).prefetch(2),
         epochs=periods, steps_per_epoch=per_period,  # one iterator across epochs: `steps` steps in all
         validation_data=(_features(dataset, evaluation), _labels(dataset, evaluation)),
         validation_batch_size=4096,
