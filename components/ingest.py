@@ -182,7 +182,8 @@ class CsvExecutor(tfx_csv.Executor):
         if runner not in IN_MEMORY_RUNNERS or payload == example_gen_pb2.FORMAT_PARQUET:
             return super().Do(input_dict, output_dict, exec_properties)
         # The base executor's Do writes each split with write_split.WriteSplit, looked up when
-        # it runs; LocalDagRunner runs one component at a time in this process.
+        # it runs. Components can run side by side in this process (pipelines/local_dag.py),
+        # but a pipeline has one ExampleGen, and nothing else writes splits with it.
         tfx_write = write_split.WriteSplit
         write_split.WriteSplit = _write_unshuffled
         try:

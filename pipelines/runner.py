@@ -1,9 +1,10 @@
-"""Run a pipeline locally: TFX's LocalDagRunner, Beam's DirectRunner, MLMD in SQLite.
+"""Run a pipeline locally: TFX's Launcher per node, independent nodes side by side
+(pipelines/local_dag.py), Beam's DirectRunner, MLMD in SQLite.
 
-Shows each component as it starts and ends (from LocalDagRunner's own log lines), runs
-under the caller's run id (so the summary reads this run, not "the latest"), and turns a
-failed run into one clear error: the gate's report, the component and the root cause
-for anything else, or which component an interrupt stopped.
+Shows each component as it starts and ends (from the runner's log lines, LocalDagRunner's
+words), runs under the caller's run id (so the summary reads this run, not "the latest"),
+and turns a failed run into one clear error: the gate's report, the component and the root
+cause for anything else, or which components an interrupt stopped.
 """
 
 import contextlib
@@ -16,12 +17,17 @@ from contextlib import contextmanager
 
 from absl import logging as absl_logging
 from tfx.dsl.compiler import compiler, constants
-from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from tfx.orchestration.pipeline import Pipeline
 from tfx.orchestration.portable import runtime_parameter_utils
 
 from components.validate import DataValidationError
 from pipelines.interrupts import Interrupted, Terminated, insisting_signals
+from pipelines.local_dag import ConcurrentLocalDagRunner, NodeFailed
+
+# The two branches can share a GPU, side by side: TensorFlow then takes only the memory it
+# uses (by default it maps nearly all of it at its first op), leaving the rest to PyTorch's
+# process. Read when TensorFlow first sets up a GPU, after this import.
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 
 _RUNNING, _FINISHED, _CACHED = "Component %s is running.", "Component %s is finished.", "A cached execution %d is used."
 
@@ -44,23 +50,32 @@ def root_cause_message(error: BaseException) -> str:
 
 
 class _Progress(logging.Handler):
-    """Turns LocalDagRunner's log records into one line per component start and end."""
+    """Turns the runner's log records into one line per component start and end. Components
+    can run side by side, each in a thread: a record's thread says which one it is about."""
 
     def __init__(self, echo):
         super().__init__(logging.INFO)
-        self.echo, self.start, self.current, self.cached, self.began = echo, time.time(), None, False, 0.0
+        self.echo, self.start = echo, time.time()
+        self.began: dict[str, float] = {}  # running component -> when it started
+        self.cached: set[str] = set()
+        self.component_of: dict[int, str] = {}  # thread -> the component it runs
+
+    @property
+    def running(self) -> list[str]:
+        return list(self.began)
 
     def emit(self, record):
         if record.msg == _RUNNING:
-            self.current, self.cached, self.began = record.args[0], False, time.time()
-            self.echo(f"[{time.time() - self.start:6.1f}s] {self.current:<32} started")
-        elif record.msg == _CACHED:
-            self.cached = True
-        elif record.msg == _FINISHED:
-            took = time.time() - self.began
-            state = "cached" if self.cached else f"done in {took:.1f}s"
-            self.echo(f"[{time.time() - self.start:6.1f}s] {record.args[0]:<32} {state}")
-            self.current = None
+            component = record.args[0]
+            self.component_of[record.thread], self.began[component] = component, time.time()
+            self.echo(f"[{time.time() - self.start:6.1f}s] {component:<32} started")
+        elif record.msg == _CACHED and record.thread in self.component_of:
+            self.cached.add(self.component_of[record.thread])
+        elif record.msg == _FINISHED and record.args[0] in self.began:
+            component = record.args[0]
+            took = time.time() - self.began.pop(component)
+            state = "cached" if component in self.cached else f"done in {took:.1f}s"
+            self.echo(f"[{time.time() - self.start:6.1f}s] {component:<32} {state}")
 
 
 @contextmanager
@@ -94,18 +109,18 @@ def run_pipeline(pipeline: Pipeline, run_id: str | None = None, echo=print, verb
     with _quiet_progress(echo, verbose) as progress:
         try:
             with insisting_signals():  # Keras and TensorFlow can swallow what a signal raises
-                LocalDagRunner().run_with_ir(ir)
-        except DataValidationError:
-            raise
+                ConcurrentLocalDagRunner().run_with_ir(ir)
         except KeyboardInterrupt:
-            raise Interrupted(progress.current, signal.SIGINT) from None
+            raise Interrupted(", ".join(progress.running) or None, signal.SIGINT) from None
         except Terminated:
-            raise Interrupted(progress.current, signal.SIGTERM) from None
+            raise Interrupted(", ".join(progress.running) or None, signal.SIGTERM) from None
         except Exception as error:  # noqa: BLE001 - every failure becomes one clear message
             gate_error = _find(error, DataValidationError)
             if gate_error:
                 raise gate_error from None
-            raise PipelineError(progress.current or "pipeline", error) from error
+            failed = _find(error, NodeFailed)
+            cause = failed.__cause__ if failed else error
+            raise PipelineError(failed.node_id if failed else "pipeline", cause) from cause
     return time.time() - start
 
 

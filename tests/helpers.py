@@ -49,3 +49,12 @@ def versions(folder: str) -> list[str]:
 def run_all(home: str, *extra: str, train_steps: str = "300", env: dict | None = None) -> subprocess.CompletedProcess:
     """`tandem run all` on the taxi sample (small: Beam in the tandem process)."""
     return tandem("run", "all", "--data", SAMPLE_CSV, "--home", home, "--train-steps", train_steps, *extra, env=env)
+
+
+def child_processes(pid: int) -> list[int]:
+    """The processes `pid` started that are still there (Linux: /proc/PID/task/*/children)."""
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            found += [int(child) for child in f.read().split()]
+    return found
