@@ -8,20 +8,37 @@ Launcher (driver, cache lookup, executor, publishing to ML Metadata) with an MLM
 of its own, as LocalDagRunner's do (MLMD's SQLite source waits and retries on a locked
 database).
 
-- A node that is the only one ready, with nothing else running (the whole front; every node
-  of a one-branch run), runs in the calling thread, exactly as under LocalDagRunner. Nodes
-  that can run side by side each get a thread.
-- A failed node lets no new node start; the nodes running finish, then the first failure is
-  raised as NodeFailed.
-- A signal (KeyboardInterrupt, or pipelines.interrupts.Terminated: raised in the main thread)
-  is raised in every running node's thread too, and again every `every` seconds in those
-  that have not ended (library code can lose it, see insisting_signals), for at most `grace`
-  seconds; then it is raised here.
+Where a node runs:
+- alone (nothing else ready or running: the whole front, every node of a one-branch run): in
+  the calling thread, exactly as under LocalDagRunner;
+- beside others: in a thread of its own, or, with `workers`, in a worker process: a Python
+  process that launches the nodes it is sent one at a time, from the same compiled pipeline.
+  Threads share one interpreter lock, and most of a TFX component's work is Python, so two
+  branches in two threads take turns; a worker runs truly beside this process. It starts with
+  the run, so its imports (TensorFlow, TFX: seconds) overlap the front. A node goes to the
+  worker if the worker ran the node before it, or if a node already runs here; else here.
+
+A failed node lets no new node start; the nodes running finish, then the first failure is
+raised as NodeFailed. A signal (KeyboardInterrupt, or pipelines.interrupts.Terminated: raised
+in the main thread) is raised in every running node's thread too, again every `every` seconds
+in those that have not ended (library code can lose it, see insisting_signals), and sent to
+the workers (which insist on it themselves), for at most `grace` seconds; then it is raised
+here.
+
+`python -m pipelines.local_dag IR_FILE EVENTS_FD` is a worker (started by this module only).
 """
 
+import contextlib
 import ctypes
 import datetime
+import json
+import logging as python_logging
+import os
 import queue
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 
@@ -32,7 +49,10 @@ from tfx.orchestration.local import runner_utils
 from tfx.orchestration.portable import launcher, runtime_parameter_utils, tfx_runner
 from tfx.proto.orchestration import pipeline_pb2
 
-from pipelines.interrupts import Terminated
+from pipelines.interrupts import Terminated, insisting_signals, raise_on_sigterm
+
+# LocalDagRunner's and TFX's launcher's own words: progress (pipelines/runner.py) reads them.
+RUNNING, FINISHED, CACHED = "Component %s is running.", "Component %s is finished.", "A cached execution %d is used."
 
 
 class NodeFailed(Exception):
@@ -43,101 +63,244 @@ class NodeFailed(Exception):
         super().__init__(f"{node_id} failed")
 
 
+class _RemoteError(RuntimeError):
+    """A node failed in a worker: its root cause, as the worker said it."""
+
+    def __init__(self, kind: str, message: str):
+        self.kind = kind
+        super().__init__(message)
+
+
+def root_cause_message(error: BaseException) -> str:
+    """The innermost exception's message: Beam wraps errors in several layers of context."""
+    while error.__cause__ or error.__context__:
+        error = error.__cause__ or error.__context__
+    if isinstance(error, _RemoteError):  # a worker's node: as the worker said it
+        return f"{error.kind}: {error}"
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    message = lines[-1] if lines else ""
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
 def raise_in(thread: threading.Thread, exception: type[BaseException]) -> None:
     """Raise `exception` in `thread` at its next Python instruction (CPython's
     PyThreadState_SetAsyncExc: what a signal does to the main thread, for another one)."""
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(exception))
 
 
+def _launcher(pipeline: pipeline_pb2.Pipeline):
+    """launch(node_id) for the nodes of a compiled pipeline whose run id is set."""
+    deployment = runner_utils.extract_local_deployment_config(pipeline)
+    connection = deployment.metadata_connection_config
+    connection = getattr(connection, connection.WhichOneof("connection_config"))
+    nodes = {n.pipeline_node.node_info.id: n.pipeline_node for n in pipeline.nodes}
+
+    def launch(node_id: str) -> None:
+        component_launcher = launcher.Launcher(
+            pipeline_node=nodes[node_id],
+            mlmd_connection=metadata.Metadata(connection),
+            pipeline_info=pipeline.pipeline_info,
+            pipeline_runtime_spec=pipeline.runtime_spec,
+            executor_spec=runner_utils.extract_executor_spec(deployment, node_id),
+            custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment, node_id))
+        logging.info(RUNNING, node_id)
+        component_launcher.launch()
+        logging.info(FINISHED, node_id)
+
+    return launch
+
+
+class _Worker:
+    """A worker process and what this process knows of it. Its events (one JSON object a
+    line, on a pipe of its own) come in on a reader thread: progress records, re-logged
+    here; each node's end, put on `ended` as (node id, error or None)."""
+
+    def __init__(self, ir_path: str, ended: queue.Queue):
+        read, write = os.pipe()
+        self.process = subprocess.Popen([sys.executable, "-m", "pipelines.local_dag", ir_path, str(write)],
+                                        stdin=subprocess.PIPE, stdout=2, pass_fds=(write,), text=True)
+        os.close(write)
+        self.ready, self.node, self.ran, self.done = threading.Event(), None, set(), {None}
+        threading.Thread(target=self._read, args=(os.fdopen(read), ended), daemon=True,
+                         name=f"worker-{self.process.pid}").start()
+
+    def _read(self, events, ended: queue.Queue) -> None:
+        for line in events:
+            event = json.loads(line)
+            if "ready" in event:
+                self.ready.set()
+            elif "log" in event:
+                logging.info(event["log"], *event["args"])
+            else:
+                self.done.add(event["node"])
+                error = event.get("error")
+                ended.put((event["node"], _RemoteError(*error) if error else None))
+        self.ready.clear()
+        code = self.process.wait()
+        if self.node not in self.done:
+            ended.put((self.node, _RemoteError("WorkerExited", f"the worker process running it exited ({code})")))
+
+    def send(self, node_id: str) -> None:
+        self.node = node_id
+        self.ran.add(node_id)
+        self.process.stdin.write(node_id + "\n")
+        self.process.stdin.flush()
+
+    def close(self, grace: float = 10.0) -> None:
+        """End the worker: at once if it is between nodes (nothing of a node is lost), else
+        (a stopped run) after `grace` seconds to stop its node."""
+        if self.process.poll() is None and self.node in self.done:
+            self.process.kill()
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        try:
+            self.process.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 class ConcurrentLocalDagRunner(tfx_runner.IrBasedRunner):
 
-    def __init__(self, every: float = 1.0, grace: float = 60.0):
-        self.every, self.grace = every, grace
+    def __init__(self, workers: int = 0, every: float = 1.0, grace: float = 60.0):
+        self.workers, self.every, self.grace = workers, every, grace
 
     def run_with_ir(self, pipeline: pipeline_pb2.Pipeline, run_options=None) -> None:
         if run_options is not None:
             raise ValueError("partial runs are LocalDagRunner's; this runner runs whole pipelines")
         runtime_parameter_utils.substitute_runtime_parameter(  # as LocalDagRunner: unless named already
             pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: datetime.datetime.now().isoformat()})
-        deployment = runner_utils.extract_local_deployment_config(pipeline)
-        connection = deployment.metadata_connection_config
-        connection = getattr(connection, connection.WhichOneof("connection_config"))
-
-        def launch(node: pipeline_pb2.PipelineNode) -> None:
-            node_id = node.node_info.id
-            component_launcher = launcher.Launcher(
-                pipeline_node=node,
-                mlmd_connection=metadata.Metadata(connection),
-                pipeline_info=pipeline.pipeline_info,
-                pipeline_runtime_spec=pipeline.runtime_spec,
-                executor_spec=runner_utils.extract_executor_spec(deployment, node_id),
-                custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment, node_id))
-            logging.info("Component %s is running.", node_id)  # LocalDagRunner's words: progress reads them
-            component_launcher.launch()
-            logging.info("Component %s is finished.", node_id)
-
-        nodes = {n.pipeline_node.node_info.id: n.pipeline_node for n in pipeline.nodes}  # topological order
-        self._run(nodes, launch)
-
-    def _run(self, nodes: dict, launch) -> None:
-        pending, done = list(nodes), set()
-        running: dict[str, threading.Thread] = {}
+        upstream = {n.pipeline_node.node_info.id: set(n.pipeline_node.upstream_nodes) for n in pipeline.nodes}
         ended: queue.Queue = queue.Queue()
+        ir_path, workers = None, []
+        if self.workers:
+            with tempfile.NamedTemporaryFile("wb", suffix=".pb", delete=False) as f:  # the run's temporary folder
+                f.write(pipeline.SerializeToString())
+            ir_path = f.name
+            workers = [_Worker(ir_path, ended) for _ in range(self.workers)]
+        try:
+            self._run(upstream, _launcher(pipeline), ended, workers)
+        finally:
+            for worker in workers:
+                worker.close()
+            if ir_path:
+                os.remove(ir_path)
+
+    def _run(self, upstream: dict[str, set], launch, ended: queue.Queue, workers: list[_Worker]) -> None:
+        pending, done = list(upstream), set()  # the IR lists nodes in topological order
+        threads: dict[str, threading.Thread] = {}
+        busy: dict[str, _Worker] = {}
         failure: tuple[str, BaseException] | None = None
 
         def in_thread(node_id):
             try:
-                launch(nodes[node_id])
+                launch(node_id)
             except BaseException as error:  # noqa: BLE001 - handed to the scheduling thread
                 ended.put((node_id, error))
             else:
                 ended.put((node_id, None))
 
+        def free_worker(node_id):
+            idle = [w for w in workers if w.ready.is_set() and w not in busy.values()]
+            mine = [w for w in idle if upstream[node_id] & w.ran]
+            return (mine or idle)[0] if mine or (idle and threads) else None
+
         try:
-            while pending or running:
-                ready = [n for n in pending if set(nodes[n].upstream_nodes) <= done] if failure is None else []
-                if len(ready) == 1 and not running:
+            while pending or threads or busy:
+                ready = [n for n in pending if upstream[n] <= done] if failure is None else []
+                if len(ready) == 1 and not threads and not busy and not free_worker(ready[0]):
                     pending.remove(ready[0])
                     try:
-                        launch(nodes[ready[0]])
+                        launch(ready[0])
                     except Exception as error:
                         raise NodeFailed(ready[0]) from error
                     done.add(ready[0])
                     continue
                 for node_id in ready:
                     pending.remove(node_id)
-                    running[node_id] = threading.Thread(target=in_thread, args=(node_id,), daemon=True,
-                                                        name=f"node-{node_id}")
-                    running[node_id].start()
-                if not running:
+                    worker = free_worker(node_id)
+                    if worker:
+                        busy[node_id] = worker
+                        worker.send(node_id)
+                    else:
+                        threads[node_id] = threading.Thread(target=in_thread, args=(node_id,), daemon=True,
+                                                            name=f"node-{node_id}")
+                        threads[node_id].start()
+                if not threads and not busy:
                     break  # a failure, and nothing left running
                 node_id, error = ended.get()
-                running.pop(node_id).join()
+                if node_id in threads:
+                    threads.pop(node_id).join()
+                busy.pop(node_id, None)
                 if error is None:
                     done.add(node_id)
                 elif failure is None:
                     failure = (node_id, error)
         except (KeyboardInterrupt, Terminated) as stop:
-            self._stop(running, type(stop))
+            self._stop(threads, workers, type(stop))
             raise
         if failure is not None:
             if isinstance(failure[1], (KeyboardInterrupt, Terminated)):
                 raise failure[1]
             raise NodeFailed(failure[0]) from failure[1]
 
-    def _stop(self, running: dict[str, threading.Thread], stop: type[BaseException]) -> None:
-        """Raise `stop` in the running nodes' threads until they end (at most `grace` seconds)."""
+    def _stop(self, threads: dict[str, threading.Thread], workers: list[_Worker], stop: type[BaseException]):
+        """Raise `stop` in the running nodes' threads until they end, and send it to the
+        workers (at most `grace` seconds)."""
+        signum = signal.SIGINT if stop is KeyboardInterrupt else signal.SIGTERM
+        for worker in workers:
+            if worker.process.poll() is None:
+                worker.process.send_signal(signum)
         deadline = time.monotonic() + self.grace
         while time.monotonic() < deadline:
-            alive = [thread for thread in running.values() if thread.is_alive()]
-            if not alive:
+            alive = [thread for thread in threads.values() if thread.is_alive()]
+            running = [worker for worker in workers if worker.process.poll() is None]
+            if not alive and not running:
                 return
             for thread in alive:
                 raise_in(thread, stop)
             try:
                 for thread in alive:
                     thread.join(max(0.0, self.every / len(alive)))
+                if not alive:
+                    time.sleep(min(self.every, 0.1))
             except (KeyboardInterrupt, Terminated):
                 pass  # insisting_signals resends the signal: already stopping
-        logging.warning("nodes still running %.0f s after the stop: %s", self.grace,
-                        ", ".join(n for n, t in running.items() if t.is_alive()))
+        logging.warning("still running %.0f s after the stop: %s", self.grace,
+                        ", ".join(n for n, t in threads.items() if t.is_alive()))
+
+
+def _work(ir_path: str, events_fd: int) -> None:
+    """A worker: launch each node id read from stdin, one at a time; say so on `events_fd`."""
+    raise_on_sigterm()
+    events = os.fdopen(events_fd, "w", buffering=1)
+
+    def say(**event):
+        events.write(json.dumps(event) + "\n")
+
+    class Forward(python_logging.Handler):  # progress records, for the runner's process to re-log
+        def emit(self, record):
+            if record.msg in (RUNNING, FINISHED, CACHED):
+                say(log=record.msg, args=list(record.args))
+
+    logging.set_verbosity(logging.INFO)
+    python_logging.getLogger("absl").addHandler(Forward())
+    pipeline = pipeline_pb2.Pipeline()
+    with open(ir_path, "rb") as f:
+        pipeline.ParseFromString(f.read())
+    launch = _launcher(pipeline)
+    say(ready=True)
+    for line in sys.stdin:
+        node_id = line.strip()
+        try:
+            with insisting_signals():
+                launch(node_id)
+        except Exception as error:  # noqa: BLE001 - said to the runner, which stops the run
+            kind, _, message = root_cause_message(error).partition(": ")
+            say(node=node_id, error=[kind, message or kind])
+        else:
+            say(node=node_id)
+
+
+if __name__ == "__main__":
+    _work(sys.argv[1], int(sys.argv[2]))

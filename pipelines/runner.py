@@ -22,7 +22,7 @@ from tfx.orchestration.portable import runtime_parameter_utils
 
 from components.validate import DataValidationError
 from pipelines.interrupts import Interrupted, Terminated, insisting_signals
-from pipelines.local_dag import ConcurrentLocalDagRunner, NodeFailed
+from pipelines.local_dag import ConcurrentLocalDagRunner, NodeFailed, root_cause_message
 
 # The two branches can share a GPU, side by side: TensorFlow then takes only the memory it
 # uses (by default it maps nearly all of it at its first op), leaving the rest to PyTorch's
@@ -38,15 +38,6 @@ class PipelineError(RuntimeError):
     def __init__(self, component: str, cause: BaseException):
         self.component, self.cause = component, cause
         super().__init__(f"{component} failed: {root_cause_message(cause)}")
-
-
-def root_cause_message(error: BaseException) -> str:
-    """The innermost exception's message: Beam wraps errors in several layers of context."""
-    while error.__cause__ or error.__context__:
-        error = error.__cause__ or error.__context__
-    lines = [line for line in str(error).strip().splitlines() if line.strip()]
-    message = lines[-1] if lines else ""
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
 class _Progress(logging.Handler):
@@ -98,9 +89,11 @@ def _quiet_progress(echo, verbose: bool):
             handler.setLevel(level)
 
 
-def run_pipeline(pipeline: Pipeline, run_id: str | None = None, echo=print, verbose: bool = False) -> float:
+def run_pipeline(pipeline: Pipeline, run_id: str | None = None, echo=print, verbose: bool = False,
+                 workers: int = 0) -> float:
     """Run to the end under `run_id`, or raise DataValidationError / PipelineError /
-    Interrupted; returns seconds taken."""
+    Interrupted; returns seconds taken. `workers`: processes that run nodes beside this one
+    (pipelines/local_dag.py): one per branch beyond the first."""
     os.makedirs(os.path.dirname(pipeline.metadata_connection_config.sqlite.filename_uri), exist_ok=True)
     ir = compiler.Compiler().compile(pipeline)
     if run_id:  # LocalDagRunner would name the run by the clock; ours names it first
@@ -109,7 +102,7 @@ def run_pipeline(pipeline: Pipeline, run_id: str | None = None, echo=print, verb
     with _quiet_progress(echo, verbose) as progress:
         try:
             with insisting_signals():  # Keras and TensorFlow can swallow what a signal raises
-                ConcurrentLocalDagRunner().run_with_ir(ir)
+                ConcurrentLocalDagRunner(workers).run_with_ir(ir)
         except KeyboardInterrupt:
             raise Interrupted(", ".join(progress.running) or None, signal.SIGINT) from None
         except Terminated:

@@ -1,5 +1,6 @@
 """Test helpers: the taxi dataset's checked-in sample, and ways to write corrupted copies of it."""
 
+import contextlib
 import csv
 import os
 import subprocess
@@ -52,9 +53,12 @@ def run_all(home: str, *extra: str, train_steps: str = "300", env: dict | None =
 
 
 def child_processes(pid: int) -> list[int]:
-    """The processes `pid` started that are still there (Linux: /proc/PID/task/*/children)."""
+    """The processes `pid` started, and theirs, that are still there (Linux: /proc/PID/task/*/children)."""
     found = []
     for task in os.listdir(f"/proc/{pid}/task"):
         with open(f"/proc/{pid}/task/{task}/children") as f:
-            found += [int(child) for child in f.read().split()]
+            for child in map(int, f.read().split()):
+                found.append(child)
+                with contextlib.suppress(OSError):
+                    found += child_processes(child)
     return found

@@ -75,7 +75,8 @@ def run(args) -> int:
         print(f"tandem: outputs under {cfg.home}" + (f"; full log in {log}" if log else ""))
         print(f"tandem: Beam: {_engine(cfg.beam_args)}")
         try:
-            seconds = run_pipeline(create_pipeline(cfg, branches), run_id=run_id, verbose=args.verbose)
+            seconds = run_pipeline(create_pipeline(cfg, branches), run_id=run_id, verbose=args.verbose,
+                                   workers=len(branches) - 1)  # each branch beyond one in a process of its own
         except DataValidationError as error:
             print(f"tandem: STOPPED by the validation gate: nothing was trained or pushed.\n{error}", file=terminal)
             return INVALID_DATA

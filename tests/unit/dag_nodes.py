@@ -2,6 +2,7 @@
 ends in a shared log, then works (sleeps, fails, runs a child process, or loses the first
 stop raised in it)."""
 
+import os
 import time
 
 from tfx.dsl.component.experimental.annotations import Parameter
@@ -22,6 +23,7 @@ def Step(log: Parameter[str], name: Parameter[str], work: Parameter[str] = "", s
     """work: "" (sleep `seconds`), "fail", "child" (a child process that sleeps `seconds`), or
     "stubborn" (sleeps `seconds` in steps, losing the first exception raised in it)."""
     note(log, f"start {name}")
+    note(log, f"pid {name} {os.getpid()}")
     if work == "fail":
         raise ValueError("the step's input is empty")
     if work == "child":

@@ -1,7 +1,8 @@
 """pipelines/local_dag.py through pipelines.runner.run_pipeline, the way `tandem run` runs
 a pipeline: real TFX pipelines of small components (tests/unit/dag_nodes.py) on ML Metadata
-in SQLite. Each component notes in a shared log when it starts and ends, so the order is
-read from what happened, not from timings."""
+in SQLite, with nodes beside others in threads (workers=0) or in a worker process
+(workers=1, as `tandem run all`). Each component notes in a shared log when it starts and
+ends, and in which process, so the order is read from what happened, not from timings."""
 
 import os
 import signal
@@ -19,35 +20,66 @@ from pipelines.runner import PipelineError, run_pipeline
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+@pytest.fixture(autouse=True)
+def importable_nodes(monkeypatch):
+    """A worker process imports the components' module by name, as this process does."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([HERE, REPO, os.environ.get("PYTHONPATH", "")]))
+
+
 def events(log: str) -> list[str]:
     with open(log) as f:
-        return f.read().splitlines()
+        return [line for line in f.read().splitlines() if not line.startswith("pid ")]
 
 
-def test_independent_nodes_run_side_by_side_and_a_node_waits_for_all_it_depends_on(tmp_path):
+def processes(log: str) -> dict[str, int]:
+    """node -> the process it ran in."""
+    with open(log) as f:
+        return {n: int(p) for _, n, p in (line.split() for line in f.read().splitlines() if line.startswith("pid "))}
+
+
+WORKERS = pytest.mark.parametrize("workers", [0, 1], ids=["threads", "worker-process"])
+WORKER_READY = 20.0  # seconds: the worker starts with the run, and imports TensorFlow and TFX first
+
+
+@WORKERS
+def test_independent_nodes_run_side_by_side_and_a_node_waits_for_all_it_depends_on(tmp_path, workers):
     log = str(tmp_path / "log")
-    steps = {"front": {}, "keras": {"seconds": 1.0}, "torch": {"seconds": 1.0}, "report": {}}
-    after = {"keras": ["front"], "torch": ["front"], "report": ["keras", "torch"]}
+    # the worker starts with the run and imports TFX: "front" lasts until it is surely ready
+    steps = {"front": {"seconds": WORKER_READY if workers else 0.0}, "keras": {"seconds": 3.0},
+             "torch": {"seconds": 1.0}, "torch_push": {}, "report": {}}
+    after = {"keras": ["front"], "torch": ["front"], "torch_push": ["torch"], "report": ["keras", "torch_push"]}
     printed = []
-    run_pipeline(pipeline(str(tmp_path), log, steps, after), echo=printed.append)
+    run_pipeline(pipeline(str(tmp_path), log, steps, after), echo=printed.append, workers=workers)
     seen = events(log)
     assert seen[:2] == ["start front", "end front"]
     # both branches started before either ended: they ran side by side
-    assert set(seen[2:4]) == {"start keras", "start torch"} and set(seen[4:6]) == {"end keras", "end torch"}
-    assert seen[6:] == ["start report", "end report"]
-    assert len([line for line in printed if line.rstrip().endswith("started")]) == 4
+    assert set(seen[2:4]) == {"start keras", "start torch"}
+    assert seen.index("end torch") < seen.index("start torch_push") < seen.index("end keras")
+    assert seen[-2:] == ["start report", "end report"]
+    assert len([line for line in printed if line.rstrip().endswith("started")]) == 5
+    ran_in = processes(log)
+    assert ran_in["front"] == ran_in["keras"] == os.getpid()
+    if workers:  # the second branch, its next node too, in the worker process
+        assert ran_in["torch"] == ran_in["torch_push"] != os.getpid()
+    else:
+        assert ran_in["torch"] == ran_in["torch_push"] == os.getpid()
 
 
-def test_a_failure_starts_nothing_new_lets_the_running_node_finish_and_names_the_failed_one(tmp_path):
+@pytest.mark.parametrize(("workers", "fails"), [(0, "keras"), (1, "torch")], ids=["threads", "worker-process"])
+def test_a_failure_starts_nothing_new_lets_the_running_node_finish_and_names_the_failed_one(tmp_path, workers,
+                                                                                            fails):
     log = str(tmp_path / "log")
-    steps = {"keras": {"work": "fail"}, "torch": {"seconds": 1.5}, "keras_push": {}, "torch_push": {}}
-    after = {"keras_push": ["keras"], "torch_push": ["torch"]}
+    other = "keras" if fails == "torch" else "torch"
+    steps = {"front": {"seconds": WORKER_READY if workers else 0.0}, fails: {"work": "fail"}, other: {"seconds": 1.5},
+             "keras_push": {}, "torch_push": {}}
+    after = {"keras": ["front"], "torch": ["front"], "keras_push": ["keras"], "torch_push": ["torch"]}
     with pytest.raises(PipelineError) as failed:
-        run_pipeline(pipeline(str(tmp_path), log, steps, after), echo=lambda line: None)
-    assert failed.value.component == "keras"
-    assert str(failed.value) == "keras failed: ValueError: the step's input is empty"
+        run_pipeline(pipeline(str(tmp_path), log, steps, after), echo=lambda line: None, workers=workers)
+    assert failed.value.component == fails
+    assert (processes(log)[fails] != os.getpid()) == bool(workers)
+    assert str(failed.value) == f"{fails} failed: ValueError: the step's input is empty"
     seen = events(log)
-    assert "end torch" in seen  # finished, not abandoned
+    assert f"end {other}" in seen  # finished, not abandoned
     assert not [line for line in seen if "push" in line]  # nothing started after the failure
 
 
@@ -57,22 +89,24 @@ from pipelines.interrupts import Interrupted, raise_on_sigterm
 from pipelines.runner import run_pipeline
 
 raise_on_sigterm()
-steps = {{"keras": {{"work": "stubborn", "seconds": 60.0}}, "torch": {{"work": "child", "seconds": 60.0}},
-         "push": {{}}}}
+steps = {{"front": {{"seconds": {front}}}, "keras": {{"work": "stubborn", "seconds": 60.0}},
+         "torch": {{"work": "child", "seconds": 60.0}}, "push": {{}}}}
+after = {{"keras": ["front"], "torch": ["front"], "push": ["keras", "torch"]}}
 try:
-    run_pipeline(pipeline({root!r}, {log!r}, steps, {{"push": ["keras", "torch"]}}), echo=lambda line: None)
+    run_pipeline(pipeline({root!r}, {log!r}, steps, after), echo=lambda line: None, workers={workers})
 except Interrupted as error:
     print(error)
 """
 
 
+@WORKERS
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda sig: sig.name)
-def test_a_signal_stops_every_running_node_even_one_that_loses_it_and_their_child_processes(tmp_path, sig):
+def test_a_signal_stops_every_running_node_even_one_that_loses_it_and_their_child_processes(tmp_path, sig, workers):
     log = str(tmp_path / "log")
-    script = SCRIPT.format(root=str(tmp_path), log=log)
+    script = SCRIPT.format(root=str(tmp_path), log=log, workers=workers, front=WORKER_READY if workers else 0.0)
     run = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], cwd=REPO, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True,
-                           env={**os.environ, "PYTHONPATH": os.pathsep.join([HERE, REPO])})
+                           env=os.environ)
     deadline = time.monotonic() + 120
     while not (os.path.exists(log) and {"start keras", "start torch"} <= set(events(log))):
         assert time.monotonic() < deadline and run.poll() is None, run.stderr.read()[-3000:]
@@ -85,6 +119,7 @@ def test_a_signal_stops_every_running_node_even_one_that_loses_it_and_their_chil
     assert out.strip() == f"interrupted by {sig.name} during keras, torch", err[-3000:]
     seen = events(log)
     assert "lost a stop in keras" in seen  # the first stop was lost, a later one ended it
-    assert not [line for line in seen if line.startswith("end") or "push" in line]
+    assert not [line for line in seen if line in ("end keras", "end torch") or "push" in line]
+    assert (processes(log)["torch"] != run.pid) == bool(workers)
     assert [pid for pid in children if os.path.exists(f"/proc/{pid}")] == []
 
