@@ -120,7 +120,7 @@ class _Worker:
         self.process = subprocess.Popen([sys.executable, "-m", "pipelines.local_dag", ir_path, str(write)],
                                         stdin=subprocess.PIPE, stdout=2, pass_fds=(write,), text=True)
         os.close(write)
-        self.ready, self.node, self.ran, self.done = threading.Event(), None, set(), {None}
+        self.ready, self.node, self.ran, self.done, self.ended = threading.Event(), None, set(), {None}, ended
         threading.Thread(target=self._read, args=(os.fdopen(read), ended), daemon=True,
                          name=f"worker-{self.process.pid}").start()
 
@@ -143,8 +143,12 @@ class _Worker:
     def send(self, node_id: str) -> None:
         self.node = node_id
         self.ran.add(node_id)
-        self.process.stdin.write(node_id + "\n")
-        self.process.stdin.flush()
+        try:
+            self.process.stdin.write(node_id + "\n")
+            self.process.stdin.flush()
+        except OSError:  # it has just exited: its reader may have looked at self.node before it was set
+            self.done.add(node_id)
+            self.ended.put((node_id, _RemoteError("WorkerExited", "the worker process exited before it could run it")))
 
     def close(self, grace: float = 10.0) -> None:
         """End the worker: at once if it is between nodes (nothing of a node is lost), else
