@@ -22,14 +22,12 @@ from tfx.orchestration.portable import runtime_parameter_utils
 
 from components.validate import DataValidationError
 from pipelines.interrupts import Interrupted, Terminated, insisting_signals
-from pipelines.local_dag import ConcurrentLocalDagRunner, NodeFailed, root_cause_message
+from pipelines.local_dag import CACHED, FINISHED, RUNNING, ConcurrentLocalDagRunner, NodeFailed, root_cause_message
 
 # The two branches can share a GPU, side by side: TensorFlow then takes only the memory it
 # uses (by default it maps nearly all of it at its first op), leaving the rest to PyTorch's
 # process. Read when TensorFlow first sets up a GPU, after this import.
 os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
-
-_RUNNING, _FINISHED, _CACHED = "Component %s is running.", "Component %s is finished.", "A cached execution %d is used."
 
 
 class PipelineError(RuntimeError):
@@ -56,13 +54,13 @@ class _Progress(logging.Handler):
         return list(self.began)
 
     def emit(self, record):
-        if record.msg == _RUNNING:
+        if record.msg == RUNNING:
             component = record.args[0]
             self.component_of[record.thread], self.began[component] = component, time.time()
             self.echo(f"[{time.time() - self.start:6.1f}s] {component:<32} started")
-        elif record.msg == _CACHED and record.thread in self.component_of:
+        elif record.msg == CACHED and record.thread in self.component_of:
             self.cached.add(self.component_of[record.thread])
-        elif record.msg == _FINISHED and record.args[0] in self.began:
+        elif record.msg == FINISHED and record.args[0] in self.began:
             component = record.args[0]
             took = time.time() - self.began.pop(component)
             state = "cached" if component in self.cached else f"done in {took:.1f}s"
@@ -71,7 +69,7 @@ class _Progress(logging.Handler):
 
 @contextmanager
 def _quiet_progress(echo, verbose: bool):
-    absl_logging.set_verbosity(absl_logging.INFO)  # LocalDagRunner reports progress at INFO
+    absl_logging.set_verbosity(absl_logging.INFO)  # the runner reports progress at INFO
     # Keep what already prints logs (absl's handler, a basicConfig one) at WARNING.
     handlers = [absl_logging.get_absl_handler()] + logging.getLogger().handlers
     levels = [h.level for h in handlers]

@@ -59,4 +59,3 @@ def test_a_stop_raised_in_its_thread_ends_the_child_at_once(modules, tmp_path):
     thread.join(30)
     assert ended and ended[0] - stopped < 5, "the wait did not see the stop"  # the child sleeps 60 s
     assert children and not [pid for pid in children if os.path.exists(f"/proc/{pid}")]
-

@@ -105,8 +105,7 @@ def test_a_signal_stops_every_running_node_even_one_that_loses_it_and_their_chil
     log = str(tmp_path / "log")
     script = SCRIPT.format(root=str(tmp_path), log=log, workers=workers, front=WORKER_READY if workers else 0.0)
     run = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], cwd=REPO, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True,
-                           env=os.environ)
+                           stderr=subprocess.PIPE, text=True)  # its PYTHONPATH finds dag_nodes (importable_nodes)
     deadline = time.monotonic() + 120
     while not (os.path.exists(log) and {"start keras", "start torch"} <= set(events(log))):
         assert time.monotonic() < deadline and run.poll() is None, run.stderr.read()[-3000:]
