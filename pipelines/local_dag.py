@@ -18,6 +18,11 @@ Where a node runs:
   the run, so its imports (TensorFlow, TFX: seconds) overlap the front. A node goes to the
   worker if the worker ran the node before it, or if a node already runs here; else here.
 
+Progress goes to `report(node_id, state)` (STARTED, then DONE or CACHED), from whichever
+thread sees it: not through log records, which a library can silence for everyone while it
+works (TensorFlow sets absl's verbosity to FATAL while it saves a SavedModel, so a node that
+ended beside a saving trainer would never have been reported).
+
 A failed node lets no new node start; the nodes running finish, then the first failure is
 raised as NodeFailed. A signal (KeyboardInterrupt, or pipelines.interrupts.Terminated: raised
 in the main thread) is raised in every running node's thread too, again every `every` seconds
@@ -25,14 +30,13 @@ in those that have not ended (library code can lose it, see insisting_signals), 
 the workers (which insist on it themselves), for at most `grace` seconds; then it is raised
 here.
 
-`python -m pipelines.local_dag IR_FILE EVENTS_FD` is a worker (started by this module only).
+`python -m pipelines.local_dag IR_FILE EVENTS_FD VERBOSITY` is a worker (started by this module only).
 """
 
 import contextlib
 import ctypes
 import datetime
 import json
-import logging as python_logging
 import os
 import queue
 import signal
@@ -43,6 +47,7 @@ import threading
 import time
 
 from absl import logging
+from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import constants
 from tfx.orchestration import metadata
 from tfx.orchestration.local import runner_utils
@@ -51,8 +56,7 @@ from tfx.proto.orchestration import pipeline_pb2
 
 from pipelines.interrupts import Terminated, insisting_signals, raise_on_sigterm
 
-# LocalDagRunner's and TFX's launcher's own words: progress (pipelines/runner.py) reads them.
-RUNNING, FINISHED, CACHED = "Component %s is running.", "Component %s is finished.", "A cached execution %d is used."
+STARTED, DONE, CACHED = "started", "done", "cached"  # what report() is told of a node
 
 
 class NodeFailed(Exception):
@@ -89,49 +93,58 @@ def raise_in(thread: threading.Thread, exception: type[BaseException]) -> None:
 
 
 def _launcher(pipeline: pipeline_pb2.Pipeline):
-    """launch(node_id) for the nodes of a compiled pipeline whose run id is set."""
+    """launch(node_id) -> DONE or CACHED, for the nodes of a compiled pipeline whose run id
+    is set. Whether the cache answered is ML Metadata's record of the execution."""
     deployment = runner_utils.extract_local_deployment_config(pipeline)
     connection = deployment.metadata_connection_config
     connection = getattr(connection, connection.WhichOneof("connection_config"))
     nodes = {n.pipeline_node.node_info.id: n.pipeline_node for n in pipeline.nodes}
 
-    def launch(node_id: str) -> None:
+    def launch(node_id: str) -> str:
+        mlmd = metadata.Metadata(connection)
         component_launcher = launcher.Launcher(
             pipeline_node=nodes[node_id],
-            mlmd_connection=metadata.Metadata(connection),
+            mlmd_connection=mlmd,
             pipeline_info=pipeline.pipeline_info,
             pipeline_runtime_spec=pipeline.runtime_spec,
             executor_spec=runner_utils.extract_executor_spec(deployment, node_id),
             custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment, node_id))
-        logging.info(RUNNING, node_id)
-        component_launcher.launch()
-        logging.info(FINISHED, node_id)
+        logging.info("Component %s is running.", node_id)  # LocalDagRunner's words, for --verbose
+        execution = component_launcher.launch()
+        logging.info("Component %s is finished.", node_id)
+        if execution is None or not execution.execution_id:  # the driver ran nothing
+            return DONE
+        with mlmd as m:
+            [record] = m.store.get_executions_by_id([execution.execution_id])
+        return CACHED if record.last_known_state == metadata_store_pb2.Execution.CACHED else DONE
 
     return launch
 
 
 class _Worker:
     """A worker process and what this process knows of it. Its events (one JSON object a
-    line, on a pipe of its own) come in on a reader thread: progress records, re-logged
-    here; each node's end, put on `ended` as (node id, error or None)."""
+    line, on a pipe of its own) come in on a reader thread: a node's start and end, told to
+    `report`; each node's end, also put on `ended` as (node id, error or None)."""
 
-    def __init__(self, ir_path: str, ended: queue.Queue):
+    def __init__(self, ir_path: str, ended: queue.Queue, report):
         read, write = os.pipe()
-        self.process = subprocess.Popen([sys.executable, "-m", "pipelines.local_dag", ir_path, str(write)],
-                                        stdin=subprocess.PIPE, stdout=2, pass_fds=(write,), text=True)
+        command = [sys.executable, "-m", "pipelines.local_dag", ir_path, str(write), str(logging.get_verbosity())]
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=2, pass_fds=(write,), text=True)
         os.close(write)
         self.ready, self.node, self.ran, self.done, self.ended = threading.Event(), None, set(), {None}, ended
-        threading.Thread(target=self._read, args=(os.fdopen(read), ended), daemon=True,
+        threading.Thread(target=self._read, args=(os.fdopen(read), ended, report), daemon=True,
                          name=f"worker-{self.process.pid}").start()
 
-    def _read(self, events, ended: queue.Queue) -> None:
+    def _read(self, events, ended: queue.Queue, report) -> None:
         for line in events:
             event = json.loads(line)
             if "ready" in event:
                 self.ready.set()
-            elif "log" in event:
-                logging.info(event["log"], *event["args"])
+            elif event.get("state") == STARTED:
+                report(event["node"], STARTED)
             else:
+                if "state" in event:
+                    report(event["node"], event["state"])
                 self.done.add(event["node"])
                 error = event.get("error")
                 ended.put((event["node"], _RemoteError(*error) if error else None))
@@ -166,8 +179,9 @@ class _Worker:
 
 class ConcurrentLocalDagRunner(tfx_runner.IrBasedRunner):
 
-    def __init__(self, workers: int = 0, every: float = 1.0, grace: float = 60.0):
+    def __init__(self, workers: int = 0, every: float = 1.0, grace: float = 60.0, report=None):
         self.workers, self.every, self.grace = workers, every, grace
+        self.report = report or (lambda node_id, state: None)
 
     def run_with_ir(self, pipeline: pipeline_pb2.Pipeline, run_options=None) -> None:
         if run_options is not None:
@@ -181,9 +195,15 @@ class ConcurrentLocalDagRunner(tfx_runner.IrBasedRunner):
             with tempfile.NamedTemporaryFile("wb", suffix=".pb", delete=False) as f:  # the run's temporary folder
                 f.write(pipeline.SerializeToString())
             ir_path = f.name
-            workers = [_Worker(ir_path, ended) for _ in range(self.workers)]
+            workers = [_Worker(ir_path, ended, self.report) for _ in range(self.workers)]
+        launch = _launcher(pipeline)
+
+        def launch_and_report(node_id: str) -> None:
+            self.report(node_id, STARTED)
+            self.report(node_id, launch(node_id))
+
         try:
-            self._run(upstream, _launcher(pipeline), ended, workers)
+            self._run(upstream, launch_and_report, ended, workers)
         finally:
             for worker in workers:
                 worker.close()
@@ -282,13 +302,6 @@ def _work(ir_path: str, events_fd: int) -> None:
     def say(**event):
         events.write(json.dumps(event) + "\n")
 
-    class Forward(python_logging.Handler):  # progress records, for the runner's process to re-log
-        def emit(self, record):
-            if record.msg in (RUNNING, FINISHED, CACHED):
-                say(log=record.msg, args=list(record.args))
-
-    logging.set_verbosity(logging.INFO)
-    python_logging.getLogger("absl").addHandler(Forward())
     pipeline = pipeline_pb2.Pipeline()
     with open(ir_path, "rb") as f:
         pipeline.ParseFromString(f.read())
@@ -296,15 +309,17 @@ def _work(ir_path: str, events_fd: int) -> None:
     say(ready=True)
     for line in sys.stdin:
         node_id = line.strip()
+        say(node=node_id, state=STARTED)
         try:
             with insisting_signals():
-                launch(node_id)
+                state = launch(node_id)
         except Exception as error:  # noqa: BLE001 - said to the runner, which stops the run
             kind, _, message = root_cause_message(error).partition(": ")
             say(node=node_id, error=[kind, message or kind])
         else:
-            say(node=node_id)
+            say(node=node_id, state=state)
 
 
 if __name__ == "__main__":
+    logging.set_verbosity(int(sys.argv[3]))  # the runner's: its --verbose
     _work(sys.argv[1], int(sys.argv[2]))

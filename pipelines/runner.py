@@ -1,10 +1,10 @@
 """Run a pipeline locally: TFX's Launcher per node, independent nodes side by side
 (pipelines/local_dag.py), Beam's DirectRunner, MLMD in SQLite.
 
-Shows each component as it starts and ends (from the runner's log lines, LocalDagRunner's
-words), runs under the caller's run id (so the summary reads this run, not "the latest"),
-and turns a failed run into one clear error: the gate's report, the component and the root
-cause for anything else, or which components an interrupt stopped.
+Shows each component as it starts and ends (as the runner reports them), runs under the
+caller's run id (so the summary reads this run, not "the latest"), and turns a failed run
+into one clear error: the gate's report, the component and the root cause for anything
+else, or which components an interrupt stopped.
 """
 
 import contextlib
@@ -12,6 +12,7 @@ import io
 import logging
 import os
 import signal
+import threading
 import time
 from contextlib import contextmanager
 
@@ -22,7 +23,7 @@ from tfx.orchestration.portable import runtime_parameter_utils
 
 from components.validate import DataValidationError
 from pipelines.interrupts import Interrupted, Terminated, insisting_signals
-from pipelines.local_dag import CACHED, FINISHED, RUNNING, ConcurrentLocalDagRunner, NodeFailed, root_cause_message
+from pipelines.local_dag import CACHED, STARTED, ConcurrentLocalDagRunner, NodeFailed, root_cause_message
 
 # The two branches can share a GPU, side by side: TensorFlow then takes only the memory it
 # uses (by default it maps nearly all of it at its first op), leaving the rest to PyTorch's
@@ -38,51 +39,44 @@ class PipelineError(RuntimeError):
         super().__init__(f"{component} failed: {root_cause_message(cause)}")
 
 
-class _Progress(logging.Handler):
-    """Turns the runner's log records into one line per component start and end. Components
-    can run side by side, each in a thread: a record's thread says which one it is about."""
+class _Progress:
+    """One line per component start and end, as the runner reports them (from any thread:
+    components run side by side)."""
 
     def __init__(self, echo):
-        super().__init__(logging.INFO)
-        self.echo, self.start = echo, time.time()
+        self.echo, self.start, self.lock = echo, time.time(), threading.Lock()
         self.began: dict[str, float] = {}  # running component -> when it started
-        self.cached: set[str] = set()
-        self.component_of: dict[int, str] = {}  # thread -> the component it runs
 
     @property
     def running(self) -> list[str]:
         return list(self.began)
 
-    def emit(self, record):
-        if record.msg == RUNNING:
-            component = record.args[0]
-            self.component_of[record.thread], self.began[component] = component, time.time()
-            self.echo(f"[{time.time() - self.start:6.1f}s] {component:<32} started")
-        elif record.msg == CACHED and record.thread in self.component_of:
-            self.cached.add(self.component_of[record.thread])
-        elif record.msg == FINISHED and record.args[0] in self.began:
-            component = record.args[0]
-            took = time.time() - self.began.pop(component)
-            state = "cached" if component in self.cached else f"done in {took:.1f}s"
-            self.echo(f"[{time.time() - self.start:6.1f}s] {component:<32} {state}")
+    def __call__(self, component: str, state: str) -> None:
+        with self.lock:
+            now = time.time()
+            if state == STARTED:
+                self.began[component], said = now, "started"
+            else:
+                took = now - self.began.pop(component, now)
+                said = "cached" if state == CACHED else f"done in {took:.1f}s"
+            self.echo(f"[{now - self.start:6.1f}s] {component:<32} {said}")
 
 
 @contextmanager
-def _quiet_progress(echo, verbose: bool):
-    absl_logging.set_verbosity(absl_logging.INFO)  # the runner reports progress at INFO
-    # Keep what already prints logs (absl's handler, a basicConfig one) at WARNING.
+def _quiet_logs(verbose: bool):
+    """Keep what already prints logs (absl's handler, a basicConfig one) at WARNING, unless
+    --verbose: then TFX's INFO too (the worker processes follow absl's verbosity)."""
     handlers = [absl_logging.get_absl_handler()] + logging.getLogger().handlers
-    levels = [h.level for h in handlers]
-    if not verbose:
+    levels, verbosity = [h.level for h in handlers], absl_logging.get_verbosity()
+    if verbose:
+        absl_logging.set_verbosity(absl_logging.INFO)
+    else:
         for handler in handlers:
             handler.setLevel(logging.WARNING)
-    progress = _Progress(echo)
-    logger = logging.getLogger("absl")
-    logger.addHandler(progress)
     try:
-        yield progress
+        yield
     finally:
-        logger.removeHandler(progress)
+        absl_logging.set_verbosity(verbosity)
         for handler, level in zip(handlers, levels, strict=True):
             handler.setLevel(level)
 
@@ -96,11 +90,11 @@ def run_pipeline(pipeline: Pipeline, run_id: str | None = None, echo=print, verb
     ir = compiler.Compiler().compile(pipeline)
     if run_id:  # LocalDagRunner would name the run by the clock; ours names it first
         runtime_parameter_utils.substitute_runtime_parameter(ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
-    start = time.time()
-    with _quiet_progress(echo, verbose) as progress:
+    start, progress = time.time(), _Progress(echo)
+    with _quiet_logs(verbose):
         try:
             with insisting_signals():  # Keras and TensorFlow can swallow what a signal raises
-                ConcurrentLocalDagRunner(workers).run_with_ir(ir)
+                ConcurrentLocalDagRunner(workers, report=progress).run_with_ir(ir)
         except KeyboardInterrupt:
             raise Interrupted(", ".join(progress.running) or None, signal.SIGINT) from None
         except Terminated:

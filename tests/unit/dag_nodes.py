@@ -5,6 +5,7 @@ stop raised in it)."""
 import os
 import time
 
+from absl import logging
 from tfx.dsl.component.experimental.annotations import Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.orchestration.metadata import sqlite_metadata_connection_config
@@ -20,8 +21,10 @@ def note(log: str, what: str) -> None:
 
 @component
 def Step(log: Parameter[str], name: Parameter[str], work: Parameter[str] = "", seconds: Parameter[float] = 0.0) -> None:
-    """work: "" (sleep `seconds`), "fail", "child" (a child process that sleeps `seconds`), or
-    "stubborn" (sleeps `seconds` in steps, losing the first exception raised in it)."""
+    """work: "" (sleep `seconds`), "fail", "child" (a child process that sleeps `seconds`),
+    "stubborn" (sleeps `seconds` in steps, losing the first exception raised in it) or
+    "silencing" (sleeps `seconds` with absl's verbosity at FATAL, as TensorFlow sets it while
+    it saves a SavedModel)."""
     note(log, f"start {name}")
     note(log, f"pid {name} {os.getpid()}")
     if work == "fail":
@@ -39,6 +42,13 @@ def Step(log: Parameter[str], name: Parameter[str], work: Parameter[str] = "", s
                     raise
                 lost = True
                 note(log, f"lost a stop in {name}")
+    elif work == "silencing":
+        verbosity = logging.get_verbosity()
+        logging.set_verbosity(logging.FATAL)
+        try:
+            time.sleep(seconds)
+        finally:
+            logging.set_verbosity(verbosity)
     else:
         time.sleep(seconds)
     note(log, f"end {name}")

@@ -65,6 +65,23 @@ def test_independent_nodes_run_side_by_side_and_a_node_waits_for_all_it_depends_
         assert ran_in["torch"] == ran_in["torch_push"] == os.getpid()
 
 
+@WORKERS
+def test_every_start_and_end_is_shown_while_a_node_silences_logging(tmp_path, workers):
+    """TensorFlow sets absl's verbosity to FATAL, for the whole process, while it saves a
+    SavedModel: what ends beside a saving trainer is still shown."""
+    log = str(tmp_path / "log")
+    steps = {"front": {"seconds": WORKER_READY if workers else 0.0}, "keras": {"work": "silencing", "seconds": 4.0},
+             "torch": {"seconds": 0.5}, "torch_push": {}}
+    after = {"keras": ["front"], "torch": ["front"], "torch_push": ["torch"]}
+    printed = []
+    run_pipeline(pipeline(str(tmp_path), log, steps, after), echo=printed.append, workers=workers)
+    seen = events(log)
+    assert seen.index("end torch_push") < seen.index("end keras")  # the torch branch ended while keras silenced
+    shown = {tuple(line.split()[2:4]) for line in printed}
+    for node in steps:
+        assert (node, "started") in shown and (node, "done") in shown, printed
+
+
 @pytest.mark.parametrize(("workers", "fails"), [(0, "keras"), (1, "torch")], ids=["threads", "worker-process"])
 def test_a_failure_starts_nothing_new_lets_the_running_node_finish_and_names_the_failed_one(tmp_path, workers,
                                                                                             fails):
