@@ -7,11 +7,9 @@ the run summary and the comparison know about a branch, and nowhere else.
 Both are TFX; they differ only in the framework that trains and serves the model.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 
-from pipelines.keras_branch import branch as keras_branch
-from pipelines.torch_branch import branch as torch_branch
 from pipelines.torch_branch.runtime import MODEL_FILE
 
 
@@ -22,8 +20,14 @@ class Branch:
     title: str  # in reports
     server: str  # what serves its pushed models
     component_prefix: str  # its component ids: <prefix>Trainer, <prefix>Evaluator, <prefix>Pusher
-    create: Callable  # create(cfg, front, branch) -> the branch's components, wired to the front
+    module: str  # where its create_branch(cfg, front, branch) is
     serving_file: str = ""  # the served model inside the Trainer's serving folder ("": the folder)
+
+    def create(self, cfg, front) -> list:
+        """The branch's components, wired to the front. Its module is imported here, not with
+        this one: TFX's components import TensorFlow, PyTorch and Beam (seconds), which the
+        reports and the CLI, reading these records, do not need."""
+        return import_module(self.module).create_branch(cfg, front, self)
 
     @property
     def trainer_id(self) -> str:
@@ -47,9 +51,9 @@ class Branch:
 
 
 KERAS = Branch(key="keras", cli_name="tf", title="TFX / Keras", server="TF Serving",
-               component_prefix="Keras", create=keras_branch.create_branch)
+               component_prefix="Keras", module="pipelines.keras_branch.branch")
 TORCH = Branch(key="torch", cli_name="torch", title="PyTorch", server="TorchServe",
-               component_prefix="Torch", create=torch_branch.create_branch, serving_file=MODEL_FILE)
+               component_prefix="Torch", module="pipelines.torch_branch.branch", serving_file=MODEL_FILE)
 BRANCHES = {b.key: b for b in (KERAS, TORCH)}
 
 

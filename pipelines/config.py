@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from components import datasets
 from components.dataset import Dataset
 from components.front import FrontConfig
+from pipelines.home import metadata_path, pipeline_name
 from pipelines.training import TrainConfig
 
 DEFAULT_HOME = "tandem_home"  # relative to where tandem runs; TANDEM_HOME overrides it in the CLI
@@ -71,10 +72,3 @@ class PipelineConfig:
         """Where a branch pushes its models (`tandem_home/serving/<branch>/`)."""
         return os.path.join(self.home, "serving", branch_key)
 
-
-def pipeline_name(dataset: str) -> str:
-    return f"tandem-{dataset}"
-
-
-def metadata_path(home: str, dataset: str) -> str:
-    return os.path.join(home, "metadata", f"{pipeline_name(dataset)}.sqlite")

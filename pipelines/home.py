@@ -28,6 +28,15 @@ from contextlib import contextmanager, suppress
 
 LOCK_FILE, RECORD_FILE = ".tandem.lock", ".tandem-run.json"
 RUN_ID_ENV = "TANDEM_RUN_ID"
+
+
+def pipeline_name(dataset: str) -> str:
+    return f"tandem-{dataset}"
+
+
+def metadata_path(home: str, dataset: str) -> str:
+    """A dataset's ML Metadata store in a home."""
+    return os.path.join(home, "metadata", f"{pipeline_name(dataset)}.sqlite")
 _SYSTEM_TEMP = tempfile.gettempdir()  # read once, before a scratch() replaces it
 
 

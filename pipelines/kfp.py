@@ -29,7 +29,8 @@ from dataclasses import dataclass
 
 import yaml
 
-from pipelines.config import PipelineConfig, pipeline_name
+from pipelines.config import PipelineConfig
+from pipelines.home import pipeline_name
 
 DEFAULT_IMAGE = "tandem:latest"
 DEFAULT_SERVING_ROOT = "/tandem/serving"

@@ -1,13 +1,15 @@
 """Read what runs recorded in ML Metadata: each component's executions, and their input and
 output artifacts by TFX's own event keys ("model", "evaluation", "blessing", ...), as TFX
-artifacts. The one reader the summary, the comparison and the CLI use."""
+artifacts. The one reader the summary, the comparison and the CLI use.
+
+Importing it costs no TensorFlow (TFX's artifact classes import it, seconds): that waits for
+the first artifact read, so that a command can start other work first (the comparison's
+scoring processes)."""
 
 from dataclasses import dataclass, field
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
-from tfx.orchestration.metadata import sqlite_metadata_connection_config
-from tfx.types import artifact_utils
 
 FINISHED = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
 
@@ -40,13 +42,18 @@ class Execution:
 
 class Metadata:
     def __init__(self, path: str):
-        self.store = metadata_store.MetadataStore(sqlite_metadata_connection_config(path))
+        config = metadata_store_pb2.ConnectionConfig()  # as TFX's sqlite_metadata_connection_config
+        config.sqlite.filename_uri = path
+        config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+        self.store = metadata_store.MetadataStore(config)
 
     def _component(self, execution) -> str:
         nodes = [c for c in self.store.get_contexts_by_execution(execution.id) if c.type == "node"]
         return nodes[0].name.rsplit(".", 1)[-1] if nodes else ""
 
     def _execution(self, execution) -> Execution:
+        from tfx.types import artifact_utils  # TensorFlow: see the module's docstring
+
         out = Execution(self._component(execution), execution.id, execution.last_known_state)
         events = self.store.get_events_by_execution_ids([execution.id])
         artifacts = {a.id: a for a in self.store.get_artifacts_by_id([e.artifact_id for e in events])}

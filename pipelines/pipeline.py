@@ -20,7 +20,7 @@ def create_pipeline(cfg: PipelineConfig, branches: tuple[Branch, ...] = tuple(BR
     front = create_front(cfg.front)
     components = front.components()
     for branch in branches:
-        components += branch.create(cfg, front, branch)
+        components += branch.create(cfg, front)
     return Pipeline(
         pipeline_name=cfg.name,
         pipeline_root=cfg.pipeline_root,

@@ -7,26 +7,25 @@ examples/s, model size on disk, inference latency p50/p99 at batch 1 and 64, how
 the two models agree, and the hardware it ran on.
 
 Both models are scored on the same raw eval rows — ExampleGen's eval split, which both
-evaluators read — each in its own process (reporting/score.py).
+evaluators read — each in its own process (reporting/score.py), one after the other. Both
+processes start first: they import their framework and wait for the rows while this process
+imports TFX, tf.Transform and TFMA (seconds each, so those imports wait until they have
+started), reads the runs and the rows.
 """
 
+import contextlib
 import json
 import os
 import platform
 
 import numpy as np
-import tensorflow_transform as tft
-from tfx.utils import path_utils
 
 from components import datasets
 from pipelines.branches import BRANCHES
-from pipelines.child import run_module
-from pipelines.config import metadata_path
-from pipelines.eval_rows import read_eval_rows
+from pipelines.child import Child
+from pipelines.home import metadata_path
 from pipelines.metadata import Metadata, NoRunError
 from pipelines.training import REPORT_FILE
-from reporting.markdown import write_report
-from reporting.summary import candidate_metrics
 
 __all__ = ["NoRunError", "compare"]
 
@@ -61,7 +60,13 @@ def _pushed_version(metadata: Metadata, pusher_id: str, model_id: int) -> str | 
     return None
 
 
-def collect(home: str, dataset_name: str, work: str) -> dict:
+def collect(home: str, dataset_name: str, work: str, scorers: dict[str, Child]) -> dict:
+    import tensorflow_transform as tft  # TensorFlow: after the scorers started (see above)
+    from tfx.utils import path_utils
+
+    from pipelines.eval_rows import read_eval_rows
+    from reporting.summary import candidate_metrics
+
     dataset = datasets.load(dataset_name)
     path = metadata_path(home, dataset_name)
     if not os.path.exists(path):
@@ -92,7 +97,7 @@ def collect(home: str, dataset_name: str, work: str) -> dict:
             with open(training_file) as f:
                 training = json.load(f)
         out = os.path.join(work, key)
-        run_module("reporting.score", key, model_path, rows_path, out, what=f"scoring the {branch.title} model")
+        scorers[key].finish(f"{model_path}\n{rows_path}\n{out}\n")
         with open(out + ".json") as f:
             latency = json.load(f)
         report[key] = {"overall": overall, "slices": slices, "training": training, "model_path": model_path,
@@ -106,6 +111,12 @@ def collect(home: str, dataset_name: str, work: str) -> dict:
 
 
 def compare(home: str, dataset: str, out_dir: str) -> tuple[str, str]:
+    from reporting.markdown import write_report
+
     work = os.path.join(out_dir, ".work")
     os.makedirs(work, exist_ok=True)
-    return write_report(collect(home, dataset, work), out_dir)
+    with contextlib.ExitStack() as started:  # scorers not finished (an error here) are killed
+        scorers = {key: started.enter_context(Child("reporting.score", key, what=f"scoring the {branch.title} model"))
+                   for key, branch in BRANCHES.items()}
+        report = collect(home, dataset, work, scorers)
+    return write_report(report, out_dir)

@@ -2,9 +2,11 @@
 process of its own, so each framework runs without the other loaded (they cannot share a
 process) and without the other's threads around.
 
-    python -m reporting.score keras|torch MODEL ROWS.npz OUT
+    python -m reporting.score keras|torch   (then three lines on stdin: MODEL, ROWS.npz, OUT)
 
-Writes OUT.npy (probabilities, float32) and OUT.json (latency p50/p99 at each batch size).
+It imports its framework first, then reads on stdin what to score: the comparison starts it
+before it knows, so that the framework's imports overlap its own. Writes OUT.npy
+(probabilities, float32) and OUT.json (latency p50/p99 at each batch size).
 """
 
 import json
@@ -17,35 +19,44 @@ BATCH_SIZES = (1, 64)
 LATENCY_RUNS = 200  # timed calls per batch size, after 20 warm-up calls
 
 
-def _keras_model(path: str):
+def _keras():
+    """Import TensorFlow; return load(path) -> (prepare, call) of a SavedModel."""
     import tensorflow as tf
 
-    serving = tf.saved_model.load(path).signatures["serving_default"]
+    def load(path: str):
+        serving = tf.saved_model.load(path).signatures["serving_default"]
 
-    def prepare(columns):
-        return {k: tf.constant(v) for k, v in columns.items()}  # float64 numbers, strings
+        def prepare(columns):
+            return {k: tf.constant(v) for k, v in columns.items()}  # float64 numbers, strings
 
-    return prepare, lambda inputs: serving(**inputs)["probability"].numpy()
+        return prepare, lambda inputs: serving(**inputs)["probability"].numpy()
+
+    return load
 
 
-def _torch_model(path: str):
+def _torch():
+    """Import PyTorch; return load(path) -> (prepare, call) of a TorchScript model."""
     import torch
 
     from pipelines.torch_branch.runtime.predict import as_inputs
 
-    model = torch.jit.load(path)
+    def load(path: str):
+        model = torch.jit.load(path)
 
-    def call(inputs):
-        with torch.no_grad():
-            return model(*inputs).numpy()
+        def call(inputs):
+            with torch.no_grad():
+                return model(*inputs).numpy()
 
-    return lambda columns: as_inputs(model, columns), call
+        return lambda columns: as_inputs(model, columns), call
+
+    return load
 
 
-def score_and_time(branch: str, model_path: str, rows_path: str, out_path: str) -> None:
+def score_and_time(model, rows_path: str, out_path: str) -> None:
+    """model: (prepare, call) of a loaded model."""
+    prepare, call = model
     with np.load(rows_path) as data:
         rows = {k: data[k] for k in data.files}
-    prepare, call = {"keras": _keras_model, "torch": _torch_model}[branch](model_path)
     n = len(next(iter(rows.values())))
     probabilities = np.concatenate(
         [call(prepare({k: v[i:i + 4096] for k, v in rows.items()})) for i in range(0, n, 4096)])
@@ -66,4 +77,6 @@ def score_and_time(branch: str, model_path: str, rows_path: str, out_path: str) 
 
 
 if __name__ == "__main__":
-    score_and_time(*sys.argv[1:5])
+    load = {"keras": _keras, "torch": _torch}[sys.argv[1]]()
+    model_path, rows_path, out_path = sys.stdin.read().splitlines()  # waits for the comparison
+    score_and_time(load(model_path), rows_path, out_path)

@@ -6,7 +6,7 @@ Each TFX Trainer writes into its ModelRun artifact: Keras under keras/, PyTorch 
 import os
 
 from pipelines.branches import BRANCHES
-from pipelines.config import metadata_path
+from pipelines.home import metadata_path
 from pipelines.metadata import Metadata, NoRunError
 
 __all__ = ["NoRunError", "log_dirs"]

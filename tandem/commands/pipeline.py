@@ -128,7 +128,7 @@ def data_generate(args) -> int:
 
 
 def clean(args) -> int:
-    from pipelines.config import metadata_path, pipeline_name
+    from pipelines.home import metadata_path, pipeline_name
 
     home = os.path.abspath(args.home)
     path = metadata_path(home, args.dataset)

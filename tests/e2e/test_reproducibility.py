@@ -24,7 +24,7 @@ import pytest
 from helpers import REPO, SAMPLE_CSV, TAXI
 
 from components.analyzer_results import AnalyzerResults
-from pipelines.config import metadata_path, pipeline_name
+from pipelines.home import metadata_path, pipeline_name
 from pipelines.training import REPORT_FILE
 from reporting.summary import run_summary
 

@@ -8,7 +8,7 @@ import time
 import pytest
 from helpers import child_processes
 
-from pipelines.child import ChildProcessFailed, run_module
+from pipelines.child import Child, ChildProcessFailed, run_module
 from pipelines.local_dag import raise_in
 
 
@@ -21,6 +21,7 @@ def modules(tmp_path):
     (tmp_path / "killed.py").write_text("import os, signal, sys\nprint('half a line', end='', file=sys.stderr)\n"
                                         "sys.stderr.flush()\nos.kill(os.getpid(), signal.SIGKILL)\n")
     (tmp_path / "sleeps.py").write_text("import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(60)\n")
+    (tmp_path / "shouts.py").write_text("import sys\nprint(sys.stdin.read().upper(), end='')\n")
     return {"PYTHONPATH": str(tmp_path)}
 
 
@@ -37,6 +38,17 @@ def test_a_child_killed_by_a_signal_says_so_not_its_last_half_line(modules):
     with pytest.raises(ChildProcessFailed) as failed:
         run_module("killed", what="training", env=modules)
     assert str(failed.value).startswith("training was killed by SIGKILL") and "half a line" not in str(failed.value)
+
+
+def test_a_child_started_first_gets_its_input_later_and_one_left_unfinished_is_killed(modules):
+    """How the comparison's scorers import their framework before they get their rows."""
+    with Child("shouts", what="shouting", env=modules) as child:
+        time.sleep(0.5)  # it waits for its input
+        assert child.finish("rows.npz\nout\n") == "ROWS.NPZ\nOUT\n"
+    with pytest.raises(ValueError, match="not ready"), Child("sleeps", what="sleeping", env=modules) as child:
+        pid = int(child.process.stdout.readline())
+        raise ValueError("the rows are not ready")
+    assert not os.path.exists(f"/proc/{pid}")  # killed and reaped
 
 
 def test_a_stop_raised_in_its_thread_ends_the_child_at_once(modules, tmp_path):
