@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 import tensorflow_model_analysis as tfma
 from google.protobuf import text_format
 
-from components.validate import anomaly_problems
 from pipelines.branches import BRANCHES
 from pipelines.metadata import Execution, Metadata
 
@@ -116,6 +115,10 @@ def run_summary(metadata_path: str, run_id: str | None = None) -> RunSummary:
     executions = metadata.run(run_id)
     summary = RunSummary(run_id=run_id)
     if "ExampleValidator" in executions and "anomalies" in executions["ExampleValidator"].outputs:
+        # Imported here: it brings TFX's components (and with them PyTorch, seconds), which the
+        # comparison, reading only metrics from this module, does not need.
+        from components.validate import anomaly_problems
+
         summary.anomalies = anomaly_problems(executions["ExampleValidator"].output("anomalies"))
     gate = executions.get("AnomaliesGate")
     if gate is not None and "validated" in gate.outputs:
