@@ -92,15 +92,16 @@ def raise_in(thread: threading.Thread, exception: type[BaseException]) -> None:
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(exception))
 
 
-def _launcher(pipeline: pipeline_pb2.Pipeline):
-    """launch(node_id) -> DONE or CACHED, for the nodes of a compiled pipeline whose run id
-    is set. Whether the cache answered is ML Metadata's record of the execution."""
+def _launcher(pipeline: pipeline_pb2.Pipeline, report):
+    """launch(node_id) for the nodes of a compiled pipeline whose run id is set: tells
+    report(node_id, STARTED), then DONE or CACHED once it succeeded. Whether the cache
+    answered is ML Metadata's record of the execution."""
     deployment = runner_utils.extract_local_deployment_config(pipeline)
     connection = deployment.metadata_connection_config
     connection = getattr(connection, connection.WhichOneof("connection_config"))
     nodes = {n.pipeline_node.node_info.id: n.pipeline_node for n in pipeline.nodes}
 
-    def launch(node_id: str) -> str:
+    def launch(node_id: str) -> None:
         mlmd = metadata.Metadata(connection)
         component_launcher = launcher.Launcher(
             pipeline_node=nodes[node_id],
@@ -109,14 +110,16 @@ def _launcher(pipeline: pipeline_pb2.Pipeline):
             pipeline_runtime_spec=pipeline.runtime_spec,
             executor_spec=runner_utils.extract_executor_spec(deployment, node_id),
             custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment, node_id))
+        report(node_id, STARTED)
         logging.info("Component %s is running.", node_id)  # LocalDagRunner's words, for --verbose
         execution = component_launcher.launch()
         logging.info("Component %s is finished.", node_id)
-        if execution is None or not execution.execution_id:  # the driver ran nothing
-            return DONE
-        with mlmd as m:
-            [record] = m.store.get_executions_by_id([execution.execution_id])
-        return CACHED if record.last_known_state == metadata_store_pb2.Execution.CACHED else DONE
+        state = DONE
+        if execution is not None and execution.execution_id:  # else the driver ran nothing
+            with mlmd as m:
+                [record] = m.store.get_executions_by_id([execution.execution_id])
+            state = CACHED if record.last_known_state == metadata_store_pb2.Execution.CACHED else DONE
+        report(node_id, state)
 
     return launch
 
@@ -132,10 +135,10 @@ class _Worker:
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=2, pass_fds=(write,), text=True)
         os.close(write)
         self.ready, self.node, self.ran, self.done, self.ended = threading.Event(), None, set(), {None}, ended
-        threading.Thread(target=self._read, args=(os.fdopen(read), ended, report), daemon=True,
+        threading.Thread(target=self._read, args=(os.fdopen(read), report), daemon=True,
                          name=f"worker-{self.process.pid}").start()
 
-    def _read(self, events, ended: queue.Queue, report) -> None:
+    def _read(self, events, report) -> None:
         for line in events:
             event = json.loads(line)
             if "ready" in event:
@@ -147,11 +150,11 @@ class _Worker:
                     report(event["node"], event["state"])
                 self.done.add(event["node"])
                 error = event.get("error")
-                ended.put((event["node"], _RemoteError(*error) if error else None))
+                self.ended.put((event["node"], _RemoteError(*error) if error else None))
         self.ready.clear()
         code = self.process.wait()
         if self.node not in self.done:
-            ended.put((self.node, _RemoteError("WorkerExited", f"the worker process running it exited ({code})")))
+            self.ended.put((self.node, _RemoteError("WorkerExited", f"the worker process running it exited ({code})")))
 
     def send(self, node_id: str) -> None:
         self.node = node_id
@@ -196,14 +199,8 @@ class ConcurrentLocalDagRunner(tfx_runner.IrBasedRunner):
                 f.write(pipeline.SerializeToString())
             ir_path = f.name
             workers = [_Worker(ir_path, ended, self.report) for _ in range(self.workers)]
-        launch = _launcher(pipeline)
-
-        def launch_and_report(node_id: str) -> None:
-            self.report(node_id, STARTED)
-            self.report(node_id, launch(node_id))
-
         try:
-            self._run(upstream, launch_and_report, ended, workers)
+            self._run(upstream, _launcher(pipeline, self.report), ended, workers)
         finally:
             for worker in workers:
                 worker.close()
@@ -305,19 +302,16 @@ def _work(ir_path: str, events_fd: int) -> None:
     pipeline = pipeline_pb2.Pipeline()
     with open(ir_path, "rb") as f:
         pipeline.ParseFromString(f.read())
-    launch = _launcher(pipeline)
+    launch = _launcher(pipeline, lambda node_id, state: say(node=node_id, state=state))  # DONE, CACHED: its end
     say(ready=True)
     for line in sys.stdin:
         node_id = line.strip()
-        say(node=node_id, state=STARTED)
         try:
             with insisting_signals():
-                state = launch(node_id)
+                launch(node_id)
         except Exception as error:  # noqa: BLE001 - said to the runner, which stops the run
             kind, _, message = root_cause_message(error).partition(": ")
             say(node=node_id, error=[kind, message or kind])
-        else:
-            say(node=node_id, state=state)
 
 
 if __name__ == "__main__":
