@@ -17,6 +17,7 @@ from tfx.dsl.components.base.base_node import BaseNode
 
 from components import datasets, ingest, validate
 from components.fingerprint import code_fingerprint
+from components.transform import TF_COMPAT_V1
 
 PREPROCESSING_FN = "components.transform.preprocessing_fn"
 
@@ -55,6 +56,7 @@ def create_front(cfg: FrontConfig) -> Front:
         preprocessing_fn=PREPROCESSING_FN,
         # StatisticsGen already described the raw data; skip Transform's own statistics.
         disable_statistics=True,
+        force_tf_compat_v1=TF_COMPAT_V1,
         custom_config={"dataset": cfg.dataset,
                        "code": code_fingerprint(PREPROCESSING_FN.rsplit(".", 1)[0],
                                                 datasets.load(cfg.dataset).package)},

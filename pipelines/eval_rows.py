@@ -26,9 +26,10 @@ def read_eval_rows(examples, tf_transform_output, dataset: Dataset) -> tuple[dic
     raw_spec = tf_transform_output.raw_feature_spec()
     columns: dict[str, list] = {name: [] for name in dataset.serving_features}
     labels = []
+    transform = tf_transform_output.transform_features_layer()  # a TF1 graph too (components/transform.py)
     for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096):
         parsed = tf.io.parse_example(batch, raw_spec)
-        transformed = tf_transform_output.transform_raw_features(parsed, drop_unused_features=True)
+        transformed = transform(parsed)
         labels.append(transformed[dataset.label.name].numpy())
         for name in dataset.serving_features:
             columns[name].append(_dense(parsed[name], "" if dataset.is_string(name) else np.nan))

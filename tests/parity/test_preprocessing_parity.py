@@ -26,7 +26,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
 
 from components import features as F
 from components.analyzer_results import AnalyzerResults
-from components.transform import preprocessing_fn, sparse_from_rows
+from components.transform import TF_COMPAT_V1, preprocessing_fn, sparse_from_rows
 
 pytestmark = pytest.mark.xdist_group("parity")  # shares a module-scoped fixture
 
@@ -54,7 +54,7 @@ def transform_dir(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("transform")
     out_dir = str(root / "output")
     fn = functools.partial(preprocessing_fn, custom_config={"dataset": TAXI.name})
-    with tft_beam.Context(temp_dir=str(root / "tmp")):
+    with tft_beam.Context(temp_dir=str(root / "tmp"), force_tf_compat_v1=TF_COMPAT_V1):
         transform_fn = (rows, metadata) | tft_beam.AnalyzeDataset(fn)
         _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
     metadata_io.write_metadata(metadata, os.path.join(out_dir, tft.TFTransformOutput.RAW_METADATA_DIR))
@@ -95,7 +95,7 @@ def transform_graph(output: tft.TFTransformOutput, rows: list[dict]) -> dict[str
         else:
             values = tf.constant([np.nan if r[name] is None else r[name] for r in rows], tf.float64)
         raw[name] = sparse_from_rows(values, raw_spec[name].dtype)
-    return {name: t.numpy() for name, t in output.transform_raw_features(raw).items()}
+    return {name: t.numpy() for name, t in output.transform_features_layer()(raw).items()}
 
 
 @pytest.fixture(scope="module")

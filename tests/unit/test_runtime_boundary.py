@@ -23,7 +23,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata
 import pipelines.torch_branch.runtime as runtime
 from components import features as F
 from components.analyzer_results import AnalyzerResults
-from components.transform import preprocessing_fn
+from components.transform import TF_COMPAT_V1, preprocessing_fn
 from pipelines.training import TrainConfig
 
 pytestmark = pytest.mark.xdist_group("runtime_boundary")  # shares a module-scoped fixture
@@ -88,7 +88,7 @@ def training_inputs(tmp_path_factory):
     metadata = dataset_metadata.DatasetMetadata(tfdv.load_schema_text(TAXI.schema_path))
     fn = functools.partial(preprocessing_fn, custom_config={"dataset": TAXI.name})
     rows = [synthetic_row(i) for i in range(24)]
-    with tft_beam.Context(temp_dir=str(root / "tmp")):
+    with tft_beam.Context(temp_dir=str(root / "tmp"), force_tf_compat_v1=TF_COMPAT_V1):
         (transformed, _), transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
         _ = transform_fn | tft_beam.WriteTransformFn(transform_dir)
     AnalyzerResults.read(transform_dir)  # what train.py reads

@@ -14,7 +14,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata
 
 from components import features as F
 from components.analyzer_results import AnalyzerResults
-from components.transform import preprocessing_fn
+from components.transform import TF_COMPAT_V1, preprocessing_fn
 
 pytestmark = pytest.mark.xdist_group("transform")  # shares a module-scoped fixture
 
@@ -42,7 +42,7 @@ def transformed(tmp_path_factory):
     metadata = dataset_metadata.DatasetMetadata(tfdv.load_schema_text(TAXI.schema_path))
     out_dir = str(tmp_path_factory.mktemp("tft"))
     fn = functools.partial(preprocessing_fn, custom_config={"dataset": "taxi"})
-    with tft_beam.Context(temp_dir=out_dir):
+    with tft_beam.Context(temp_dir=out_dir, force_tf_compat_v1=TF_COMPAT_V1):
         (data, _), transform_fn = (ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
         _ = transform_fn | tft_beam.WriteTransformFn(out_dir)
     return data, tft.TFTransformOutput(out_dir), out_dir
