@@ -30,7 +30,7 @@ in those that have not ended (library code can lose it, see insisting_signals), 
 the workers (which insist on it themselves), for at most `grace` seconds; then it is raised
 here.
 
-`python -m pipelines.local_dag IR_FILE EVENTS_FD VERBOSITY` is a worker (started by this module only).
+A worker is `python -m pipelines.dag_worker`, which calls `work` here.
 """
 
 import contextlib
@@ -131,7 +131,7 @@ class _Worker:
 
     def __init__(self, ir_path: str, ended: queue.Queue, report):
         read, write = os.pipe()
-        command = [sys.executable, "-m", "pipelines.local_dag", ir_path, str(write), str(logging.get_verbosity())]
+        command = [sys.executable, "-m", "pipelines.dag_worker", ir_path, str(write), str(logging.get_verbosity())]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=2, pass_fds=(write,), text=True)
         os.close(write)
         self.ready, self.node, self.ran, self.done, self.ended = threading.Event(), None, set(), {None}, ended
@@ -291,7 +291,7 @@ class ConcurrentLocalDagRunner(tfx_runner.IrBasedRunner):
                         ", ".join(n for n, t in threads.items() if t.is_alive()))
 
 
-def _work(ir_path: str, events_fd: int) -> None:
+def work(ir_path: str, events_fd: int) -> None:
     """A worker: launch each node id read from stdin, one at a time; say so on `events_fd`."""
     raise_on_sigterm()
     events = os.fdopen(events_fd, "w", buffering=1)
@@ -312,8 +312,3 @@ def _work(ir_path: str, events_fd: int) -> None:
         except Exception as error:  # noqa: BLE001 - said to the runner, which stops the run
             kind, _, message = root_cause_message(error).partition(": ")
             say(node=node_id, error=[kind, message or kind])
-
-
-if __name__ == "__main__":
-    logging.set_verbosity(int(sys.argv[3]))  # the runner's: its --verbose
-    _work(sys.argv[1], int(sys.argv[2]))

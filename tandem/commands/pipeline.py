@@ -61,6 +61,9 @@ def run(args) -> int:
     with hold(home, f"tandem run {args.pipeline}", args.wait) as run_id, scratch(run_id), \
             logs_to_file(home, f"run-{args.pipeline}", args.verbose) as (terminal, log):
         # Imported here, after stderr went to the log: TensorFlow talks a lot on import.
+        from pipelines.imports import without_pytorch
+
+        without_pytorch()  # this process runs TFX's components; PyTorch runs in processes of its own
         from components.validate import DataValidationError
         from pipelines.branches import by_cli_name
         from pipelines.pipeline import create_pipeline
@@ -96,6 +99,9 @@ def schema_draft(args) -> int:
     home = writable_home(args.home)
     with hold(home, "tandem schema draft", args.wait) as run_id, scratch(run_id), \
             logs_to_file(home, "schema-draft", args.verbose) as (terminal, _):
+        from pipelines.imports import without_pytorch
+
+        without_pytorch()
         from pipelines.runner import PipelineError
         from pipelines.schema_draft import write_schema_draft
 
