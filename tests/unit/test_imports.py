@@ -2,10 +2,11 @@
 
 Each check runs in a fresh interpreter, as `tandem run` and its worker start."""
 
+import os
 import subprocess
 import sys
 
-from conftest import REPO
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _python(code: str) -> subprocess.CompletedProcess:
