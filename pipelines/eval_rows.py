@@ -18,23 +18,24 @@ def _dense(sparse: tf.SparseTensor, missing) -> np.ndarray:
     return values
 
 
-def read_eval_rows(examples, tf_transform_output, dataset: Dataset) -> tuple[dict, np.ndarray]:
+def read_eval_rows(examples, tf_transform_output, dataset: Dataset, labels: bool = True) -> tuple[dict, np.ndarray]:
     """ExampleGen's eval split -> ({raw feature: [rows]} with NaN / "" for missing, labels);
-    the labels from the Transform graph, as training saw them."""
+    the labels from the Transform graph, as training saw them (labels=False: None, and the
+    graph is not loaded)."""
     split_dir = artifact_utils.get_split_uri([examples], "eval")
     files = [os.path.join(split_dir, f) for f in sorted(tf.io.gfile.listdir(split_dir))]
     raw_spec = tf_transform_output.raw_feature_spec()
     columns: dict[str, list] = {name: [] for name in dataset.serving_features}
-    labels = []
-    transform = tf_transform_output.transform_features_layer()  # a TF1 graph too (components/transform.py)
+    label_parts = []
+    transform = tf_transform_output.transform_features_layer() if labels else None  # a TF1 graph too
     for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096):
         parsed = tf.io.parse_example(batch, raw_spec)
-        transformed = transform(parsed)
-        labels.append(transformed[dataset.label.name].numpy())
+        if transform is not None:
+            label_parts.append(transform(parsed)[dataset.label.name].numpy())
         for name in dataset.serving_features:
             columns[name].append(_dense(parsed[name], "" if dataset.is_string(name) else np.nan))
     arrays = {name: np.concatenate(parts) for name, parts in columns.items()}
     for name in dataset.serving_features:
         if dataset.is_string(name):
             arrays[name] = arrays[name].astype(str)
-    return arrays, np.concatenate(labels)
+    return arrays, np.concatenate(label_parts) if labels else None

@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -36,7 +37,7 @@ ROWS = 16  # raw eval rows sent to the server
 
 
 def _rows(examples, transform_graph, dataset) -> list[dict]:
-    columns, _ = read_eval_rows(examples, tft.TFTransformOutput(transform_graph.uri), dataset)
+    columns, _ = read_eval_rows(examples, tft.TFTransformOutput(transform_graph.uri), dataset, labels=False)
     count = min(ROWS, len(next(iter(columns.values()))))
     return [{name: (str(values[i]) if dataset.is_string(name) else
                     (None if math.isnan(values[i]) else float(values[i]))) for name, values in columns.items()}
@@ -111,8 +112,10 @@ def ServingInfraValidator(
         workdir = os.path.join(blessing.uri, "server")
         started = None
         try:
-            started, token = _start(server, model, data, workdir)
-            verdict, why = True, _check(started, token, _rows(examples, transform_graph, data), data.contract())
+            with ThreadPoolExecutor(1) as reader:  # the rows are read while the server starts
+                rows = reader.submit(_rows, examples, transform_graph, data)
+                started, token = _start(server, model, data, workdir)
+                verdict, why = True, _check(started, token, rows.result(), data.contract())
         except (registry.ServingError, client.ClientError, ValueError, OSError) as error:
             verdict, why = False, f"{type(error).__name__}: {error}"
         finally:
