@@ -247,11 +247,11 @@ def torch_floor(prepared: dict, hp: dict, device_name: str) -> dict:
     made before the clock starts (the trainer makes each one inside its loop)."""
     import torch
 
-    from pipelines.torch_branch.runtime.train import deterministic, network, optimizer_step
+    from pipelines.torch_branch.runtime.train import network, optimizer_step
 
     torch.manual_seed(hp["seed"])
+    torch.use_deterministic_algorithms(True, warn_only=True)
     device = torch.device(device_name)
-    deterministic(device)
     dataset, sizes = datasets.load(prepared["dataset"]), AnalyzerResults.read(prepared["transform_dir"]).size
     columns, labels = random_columns(dataset, sizes, prepared["train_rows"], hp["seed"])
     x = {name: torch.from_numpy(values).to(device) for name, values in columns.items()}

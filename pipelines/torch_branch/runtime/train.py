@@ -63,14 +63,6 @@ def network(dataset, sizes: dict[str, int], hp: dict, device) -> tuple[Net, torc
     return net, torch.optim.Adam(net.parameters(), lr=hp["learning_rate"], betas=ADAM_BETAS, eps=hp["adam_epsilon"])
 
 
-def deterministic(device) -> None:
-    """Deterministic kernels on `device`. Only CUDA needs the switch: the CPU kernels this
-    network uses are deterministic as they are, and the switch also imports TorchInductor to
-    set a flag of that compiler, which this trainer does not use (1.3 s of a 5 s CPU run)."""
-    if device.type == "cuda":
-        torch.use_deterministic_algorithms(True, warn_only=True)
-
-
 def optimizer_step(net, optimizer, features: dict, labels, index, step: int, epsilon: float) -> torch.Tensor:
     """One Adam update (`step`: 1-based) on the rows `index` of the in-memory split; the batch's loss."""
     loss = torch.nn.functional.binary_cross_entropy_with_logits(
@@ -126,8 +118,8 @@ def eval_loss(net, features, labels, batch_size=4096) -> float:
 
 def train(data_dir: str, transform_dir: str, dataset_name: str, model_dir: str, run_dir: str, hp: dict) -> dict:
     torch.manual_seed(hp["seed"])
+    torch.use_deterministic_algorithms(True, warn_only=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    deterministic(device)
     dataset, results = datasets.load(dataset_name), AnalyzerResults.read(transform_dir)
     label = dataset.label.name
     widths = {name: width for name, width in layout(dataset, results.size) if width}
