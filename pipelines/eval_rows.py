@@ -18,7 +18,8 @@ def _dense(sparse: tf.SparseTensor, missing) -> np.ndarray:
     return values
 
 
-def read_eval_rows(examples, tf_transform_output, dataset: Dataset, labels: bool = True) -> tuple[dict, np.ndarray]:
+def read_eval_rows(examples, tf_transform_output, dataset: Dataset,
+                   labels: bool = True) -> tuple[dict, np.ndarray | None]:
     """ExampleGen's eval split -> ({raw feature: [rows]} with NaN / "" for missing, labels);
     the labels from the Transform graph, as training saw them (labels=False: None, and the
     graph is not loaded)."""

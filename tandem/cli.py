@@ -247,13 +247,12 @@ def main(argv=None) -> int:
         return exits.FAILED
 
 
-
 def program() -> int:
     """`tandem` as a program: main() on the command line, for a process that ends with it."""
     code = main()
-    # A run leaves millions of objects (TensorFlow's, Beam's, TFX's) for the cyclic collector's
-    # last passes at exit: 2 s of a pipeline run's end, for memory the system takes back anyway.
-    # Frozen objects are not scanned; atexit handlers and finalizers still run.
+    # The objects TensorFlow, Beam and TFX made would get the cyclic collector's last passes at
+    # exit: 2 s at the end of a pipeline run, for memory the system takes back anyway. The
+    # collector skips frozen objects; atexit handlers and finalizers still run.
     gc.freeze()
     return code
 
