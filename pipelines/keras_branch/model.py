@@ -27,7 +27,7 @@ from components import features as F
 from components.dataset import Dataset
 from components.transform import sparse_from_rows
 from pipelines.evaluation import SERVING_EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE
-from pipelines.training import ADAM_BETAS
+from pipelines.training import ADAM_BETAS, log_points
 from serving.contract import CONTRACT_FILE
 
 OUTPUT_KEY = "probability"
@@ -56,7 +56,10 @@ def build_model(dataset: Dataset, sizes: dict[str, int], hp: dict) -> keras.Mode
                                                   epsilon=hp["adam_epsilon"]),
                   loss=keras.losses.BinaryCrossentropy(from_logits=True),
                   metrics=[keras.metrics.BinaryAccuracy(threshold=0.0),
-                           keras.metrics.AUC(name="auc", from_logits=True)])
+                           keras.metrics.AUC(name="auc", from_logits=True)],
+                  # A logging period's steps in one call of the train function (a tf.while_loop),
+                  # not one Python round trip a step.
+                  steps_per_execution=log_points(hp["train_steps"])[1])
     return model
 
 
