@@ -16,7 +16,8 @@ event each trainer writes to TensorBoard there (PyTorch: right after the step; K
 end of its last epoch, after that epoch's validation pass). So it counts reading and decoding
 the TFRecords, the canonical order, the handover to the PyTorch process, and the loop with
 its periodic eval; not the serving-model export, final eval and report after the last step,
-which the breakdown shows apart.
+which the breakdown shows apart. (The PyTorch process starts as run_fn does, before the
+decoding, and waits for the handover: its start overlaps the TF side.)
 
 Floor: tandem's own network (Net / build_model, Adam as the trainer sets it) trained for the
 same steps at the same batch on random columns of the split's shapes and dtypes, in memory:
@@ -163,7 +164,7 @@ def end_to_end(trainer: str, prepared: dict, hp: dict, out: str) -> dict:
     # so they are wrapped where they are defined.
     spans, patched = {}, [(transformed_data, "in_canonical_order"), (transformed_data, "load_split")]
     if trainer == "torch":
-        patched.append((child, "run_module"))
+        patched.append((child.Child, "finish"))  # the handover: the data is written
     else:
         from pipelines.keras_branch import model
 
@@ -187,7 +188,7 @@ def from_handover(prepared: dict, hp: dict, out: str) -> dict:
                                           os.path.join(out, "model"), run_dir, json.dumps(hp)),
                what="PyTorch training")
     end = time.time()
-    return training_result("torch", run_dir, {"run_module": [(start, end)]}, start, end)
+    return training_result("torch", run_dir, {"finish": [(start, end)]}, start, end)
 
 
 def training_result(trainer: str, run_dir: str, spans: dict, start: float, end: float) -> dict:
@@ -219,10 +220,12 @@ def where_time_went(trainer: str, logs: str, report: dict, spans: dict, start: f
         load, order = took("load_split"), took("in_canonical_order")
         parts = {"read + decode TFRecords": load - order, "canonical order": order}
     if trainer == "torch":
-        handover = spans["run_module"][0][0]
-        if parts:
+        handover = spans["finish"][0][0]
+        if parts:  # the PyTorch process started at `start`, beside the TF side
             parts["TF side, rest (npz write)"] = handover - start - load
-        parts["PyTorch process to its loop"] = loop_start - handover
+            parts["handover to the PyTorch loop"] = loop_start - handover
+        else:  # --handover: the PyTorch process starts at the handover
+            parts["PyTorch process to its loop"] = loop_start - handover
     else:
         parts["rest before the loop (model, fit's setup)"] = loop_start - start - took("load_split")
     parts["loop to the last step"] = last_step - loop_start

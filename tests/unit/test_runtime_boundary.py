@@ -10,8 +10,10 @@ import functools
 import json
 import os
 import pkgutil
+import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -111,3 +113,53 @@ def test_training_runs_to_the_end_without_tensorflow(training_inputs, tmp_path):
     assert json.loads(out.stdout.splitlines()[-1])["train_steps"] == 4
     for split in ("train", "validation"):  # TensorBoard events were written, with TensorFlow absent
         assert any(f.name.startswith("events.out.tfevents") for f in (run_dir / "torch" / split).iterdir()), split
+
+
+# ------------------------------------------- --wait-for-data: started before the data exists
+
+def _start_waiting(data_dir, transform_dir, out) -> subprocess.Popen:
+    """train.py --wait-for-data, as the PyTorch trainer's run_fn starts it."""
+    config = json.dumps(dataclasses.asdict(TrainConfig(train_steps=4, batch_size=4, hidden_units=(8,))))
+    return subprocess.Popen([sys.executable, RUNNER, "run", "pipelines.torch_branch.runtime.train",
+                             *runtime.train_args(str(data_dir), transform_dir, TAXI.name, str(out / "model"),
+                                                 str(out), config, wait_for_data=True)],
+                            cwd=REPO, env={**os.environ, "PYTHONPATH": REPO}, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _reading_stdin(process: subprocess.Popen, timeout: float = 120.0) -> bool:
+    """Whether the process's main thread came to block in read(2) on fd 0 (Linux'
+    /proc/PID/syscall: the syscall's number, 0 on x86-64 and arm64's 63, then its first argument)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        with open(f"/proc/{process.pid}/syscall") as f:
+            if f.read().split()[:2] in (["0", "0x0"], ["63", "0x0"]):
+                return True
+        time.sleep(0.1)
+    return False
+
+
+def test_waiting_training_reads_the_data_only_once_told(training_inputs, tmp_path):
+    transform_dir, good = training_inputs
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    bad = {name: np.full(16, 10**6, np.int64) for name in np.load(os.path.join(good, "train.npz")).files}
+    for split in ("train", "eval"):  # indices far outside every one-hot width: read now, training would fail
+        np.savez(data_dir / f"{split}.npz", **bad)
+    process = _start_waiting(data_dir, transform_dir, tmp_path)
+    assert _reading_stdin(process), process.communicate()[1][-2000:]
+    for split in ("train", "eval"):  # the TF side writes the real splits, then says so
+        shutil.copy(os.path.join(good, f"{split}.npz"), data_dir / f"{split}.npz")
+    stdout, stderr = process.communicate(runtime.DATA_WRITTEN, timeout=300)
+    assert process.returncode == 0, stderr[-2000:]
+    assert json.loads(stdout.splitlines()[-1])["train_steps"] == 4
+    assert (tmp_path / "model" / runtime.MODEL_FILE).is_file()
+
+
+def test_waiting_training_stops_if_the_data_never_comes(training_inputs, tmp_path):
+    transform_dir, _ = training_inputs
+    process = _start_waiting(tmp_path / "never-written", transform_dir, tmp_path)
+    _, stderr = process.communicate("", timeout=300)  # stdin closed: the TF side failed before it wrote the data
+    assert process.returncode != 0
+    assert "stdin closed before 'data written'" in stderr and "the side writing --data stopped" in stderr
+    assert not (tmp_path / "model").exists()

@@ -1,10 +1,13 @@
 """PyTorch training, in a process of its own (it never shares one with TensorFlow).
 
     python -m pipelines.torch_branch.runtime.train --data DIR --transform-dir DIR \
-        --dataset NAME --model-dir DIR --run-dir DIR --config JSON
+        --dataset NAME --model-dir DIR --run-dir DIR --config JSON [--wait-for-data]
 
 --data holds train.npz / eval.npz: the transformed splits in the canonical row order
-(pipelines/training.py), written by the TF side. The network's one-hot widths and the
+(pipelines/training.py), written by the TF side. With --wait-for-data, the TF side starts
+this process before it decodes them: the imports and the network (seconds: PyTorch, and
+TorchDynamo, which Adam and the deterministic switch import) overlap the decoding, and the
+process reads --data once stdin says DATA_WRITTEN. The network's one-hot widths and the
 serving model's preprocessing come from the Transform output's analyzer results
 (--transform-dir). Writes to --model-dir: model.pt (TorchScript ServingModel: raw rows ->
 probability); to --run-dir: TensorBoard logs (torch/train, torch/validation, the tags Keras
@@ -35,7 +38,7 @@ from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 from components import datasets  # noqa: E402
 from components import features as F  # noqa: E402
 from components.analyzer_results import AnalyzerResults  # noqa: E402
-from pipelines.torch_branch.runtime import MODEL_FILE  # noqa: E402
+from pipelines.torch_branch.runtime import DATA_WRITTEN, MODEL_FILE  # noqa: E402
 from pipelines.torch_branch.runtime.model import Net, ServingModel  # noqa: E402
 from pipelines.torch_branch.runtime.preprocessing import Preprocessor, preprocessing_spec  # noqa: E402
 from pipelines.training import ADAM_BETAS, batches, log_points, write_training_report  # noqa: E402
@@ -116,17 +119,29 @@ def eval_loss(net, features, labels, batch_size=4096) -> float:
     return total / max(1, len(labels))
 
 
-def train(data_dir: str, transform_dir: str, dataset_name: str, model_dir: str, run_dir: str, hp: dict) -> dict:
+def wait_for_data() -> None:
+    """Block until the TF side says on stdin that --data is written (see --wait-for-data)."""
+    said = sys.stdin.read().strip()
+    if said != DATA_WRITTEN:
+        raise SystemExit(f"--wait-for-data: stdin closed before {DATA_WRITTEN!r} (it said {said[:80]!r}): "
+                         "the side writing --data stopped")
+
+
+def train(data_dir: str, transform_dir: str, dataset_name: str, model_dir: str, run_dir: str, hp: dict,
+          data_ready=lambda: None) -> dict:
+    """Train and export; `data_ready()` returns once --data may be read (the network is built
+    first: its initialization takes the seed's first draws either way)."""
     torch.manual_seed(hp["seed"])
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dataset, results = datasets.load(dataset_name), AnalyzerResults.read(transform_dir)
+    net, optimizer = network(dataset, results.size, hp, device)
+    data_ready()
     label = dataset.label.name
     widths = {name: width for name, width in layout(dataset, results.size) if width}
     train_x, train_y = load_split(os.path.join(data_dir, "train.npz"), label, widths, device)
     eval_x, eval_y = load_split(os.path.join(data_dir, "eval.npz"), label, widths, device)
 
-    net, optimizer = network(dataset, results.size, hp, device)
     writers = {split: SummaryWriter(os.path.join(run_dir, "torch", split)) for split in ("train", "validation")}
     steps = hp["train_steps"]
     _, per_period = log_points(steps)
@@ -161,8 +176,11 @@ def main():
     parser.add_argument("--model-dir", required=True)
     parser.add_argument("--run-dir", required=True, help="TensorBoard logs and training.json go here")
     parser.add_argument("--config", required=True, help="JSON: TrainConfig fields")
+    parser.add_argument("--wait-for-data", action="store_true",
+                        help=f"read --data only once stdin says {DATA_WRITTEN!r} (started before it was written)")
     args = parser.parse_args()
-    report = train(args.data, args.transform_dir, args.dataset, args.model_dir, args.run_dir, json.loads(args.config))
+    report = train(args.data, args.transform_dir, args.dataset, args.model_dir, args.run_dir, json.loads(args.config),
+                   data_ready=wait_for_data if args.wait_for_data else lambda: None)
     print(json.dumps(report))
 
 
