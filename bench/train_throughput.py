@@ -27,7 +27,9 @@ The target: PyTorch end-to-end >= 0.9x its floor; Keras is reported beside it.
 
 Each measurement runs in a process of its own (the PyTorch floor's never loads TensorFlow:
 pipelines/torch_branch/runtime), on CPU with CUDA hidden, on CUDA where PyTorch sees one.
-Several --batch-size values give a row each; both trainers train at each.
+Several --batch-size values give a row each; both trainers train at each. --repeat N measures
+each row N times, end-to-end and floor taking turns, and shows the pair with the median ratio
+beside every pair's ratio: on a shared machine both columns drift by 10-40 % between runs.
 
 --handover: for a GPU machine without TensorFlow (PyTorch alone, as the PyTorch runtime's
 container has it). DIR is a PyTorch Trainer's handover folder (<model_run>/torch_data:
@@ -374,6 +376,9 @@ def main():
                         help="where the prepared data lies, reused by later runs (default: %(default)s)")
     parser.add_argument("--device", choices=("cpu", "cuda", "all"), default="all",
                         help="all: cpu, and cuda where PyTorch sees a GPU")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure each row this many times, end-to-end and floor taking turns, and show the "
+                             "pair with the median ratio (a shared machine's speed drifts between runs)")
     parser.add_argument("--handover", metavar="DIR",
                         help="no TensorFlow here: time the PyTorch trainer alone from this handover folder "
                              "(a PyTorch Trainer's torch_data: train.npz, eval.npz)")
@@ -385,6 +390,8 @@ def main():
     if args.child:
         print(json.dumps(child_main(args)))
         return
+    if args.repeat < 1:
+        parser.error("--repeat: at least 1")
     if args.handover and not args.transform_dir:
         parser.error("--handover needs --transform-dir")
     from pipelines.training import TrainConfig
@@ -407,16 +414,23 @@ def main():
         hp = {**dataclasses.asdict(train), "train_steps": steps}
         for device in devices:
             for trainer in trainers:
-                e2e = measure("e2e", trainer, device, work, prepared, hp)
-                if "skipped" in e2e:
+                pairs = []  # (end-to-end, floor), taking turns
+                for _ in range(args.repeat):
+                    e2e = measure("e2e", trainer, device, work, prepared, hp)
+                    if "skipped" in e2e:
+                        break
+                    floor = measure("floor", trainer, device, work, prepared, hp)
+                    print(f"{trainer} {device} batch {batch_size}: end-to-end {e2e['seconds']:.1f} s, "
+                          f"floor {floor['seconds']:.1f} s", file=sys.stderr, flush=True)
+                    pairs.append((e2e, floor))
+                if not pairs:
                     skipped.append(f"{trainer} on {device}: {e2e['skipped']}")
                     continue
-                floor = measure("floor", trainer, device, work, prepared, hp)
-                print(f"{trainer} {device} batch {batch_size}: end-to-end {e2e['seconds']:.1f} s, "
-                      f"floor {floor['seconds']:.1f} s", file=sys.stderr, flush=True)
+                ratios = [f["seconds"] / e["seconds"] for e, f in pairs]  # floor time / end-to-end time
+                e2e, floor = pairs[sorted(range(len(pairs)), key=ratios.__getitem__)[len(pairs) // 2]]
                 results.append({"trainer": trainer, "device": device, "batch": batch_size,
                                 "train_rows": prepared["train_rows"], "steps": e2e["steps"], "e2e": e2e,
-                                "floor": floor})
+                                "floor": floor, "ratios": ratios})
     if args.handover:
         print(f"\nhandover {prepared['handover']}: the {prepared['train_rows']:,}-row train split, one epoch; "
               "end-to-end here starts at the PyTorch process (the TF side that wrote the handover -- decode, "
@@ -426,6 +440,12 @@ def main():
               f"{', prepared by an earlier run' if prepared['reused'] else ''}); each trainer: one epoch of the "
               f"{prepared['train_rows']:,}-row train split")
     print("\n".join(table(results)))
+    if args.repeat > 1:
+        print(f"\n--repeat {args.repeat}: each row is the pair (end-to-end, then floor) with the median ratio; "
+              "every pair's ratio:")
+        for r in results:
+            print(f"  {r['trainer']} {r['device']} batch {r['batch']}: "
+                  + ", ".join(f"{ratio:.2f}" for ratio in r["ratios"]))
     start = "the PyTorch process's start" if args.handover else "the Trainer executor's call of run_fn"
     print(f"\nend-to-end: {start} to the last optimizer step; seconds by part:")
     for r in results:

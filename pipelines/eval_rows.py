@@ -6,6 +6,7 @@ import os
 import numpy as np
 import tensorflow as tf
 from tfx.types import artifact_utils
+from tfx_bsl.tfxio.dataset_util import detect_compression_type
 
 from components.dataset import Dataset
 
@@ -29,7 +30,7 @@ def read_eval_rows(examples, tf_transform_output, dataset: Dataset,
     columns: dict[str, list] = {name: [] for name in dataset.serving_features}
     label_parts = []
     transform = tf_transform_output.transform_features_layer() if labels else None  # a TF1 graph too
-    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096):
+    for batch in tf.data.TFRecordDataset(files, detect_compression_type(files)).batch(4096):  # by name: .gz or not
         parsed = tf.io.parse_example(batch, raw_spec)
         if transform is not None:
             label_parts.append(transform(parsed)[dataset.label.name].numpy())

@@ -223,11 +223,11 @@ def _statistics(work: str) -> dict:
 
 
 def _examples(work: str, component: str, output: str, split: str) -> list[bytes]:
-    paths = glob.glob(os.path.join(work, "root", component, output, "*", f"Split-{split}", "*.gz"))
+    paths = glob.glob(os.path.join(work, "root", component, output, "*", f"Split-{split}", "*"))
     assert paths, f"no {component} {output} for {split} under {work}"
     records = []
-    for path in paths:  # TFRecord: length (8), its CRC (4), data, its CRC (4)
-        with gzip.open(path, "rb") as f:
+    for path in paths:  # TFRecord: length (8), its CRC (4), data, its CRC (4); gzipped if named so
+        with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
             data = f.read()
         at = 0
         while at < len(data):

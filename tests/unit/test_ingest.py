@@ -1,8 +1,9 @@
 """components/ingest.py: TFX's CSV ExampleGen executor, converting rows in batches and
-writing each split without TFX's reshuffle on DirectRunner. Run here through both
-executors' Do, as TFX's launcher calls it, on the shipped sample and on a CSV of the cases
-where typing and encoding could differ."""
+writing each split without TFX's reshuffle, uncompressed, on DirectRunner. Run here through
+both executors' Do, as TFX's launcher calls it, on the shipped sample and on a CSV of the
+cases where typing and encoding could differ."""
 
+import gzip
 import os
 
 import pytest
@@ -33,22 +34,30 @@ def run(executor, out: str, csv: str = SAMPLE_CSV) -> dict[str, list[bytes]]:
     found = {}
     for split in ("train", "eval"):
         files = tf.io.gfile.glob(os.path.join(out, f"Split-{split}", "*"))
+        gzipped = {f.endswith(".gz") for f in files}  # the readers' rule: by the name
+        assert len(gzipped) == 1, files
+        compression = "GZIP" if gzipped == {True} else ""
         found[split] = sorted(tf.train.Example.FromString(r.numpy()).SerializeToString(deterministic=True)
-                              for r in tf.data.TFRecordDataset(files, compression_type="GZIP"))
+                              for r in tf.data.TFRecordDataset(files, compression_type=compression))
     return found
+
+
+def is_gzip(path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"  # gzip's magic number
 
 
 @pytest.fixture
 def writes(monkeypatch):
-    """How many splits tandem's unshuffled write wrote."""
+    """How many splits tandem's local write wrote."""
     count = []
-    unshuffled = ingest._write_unshuffled
+    local = ingest._write_local
 
     def counted(*args, **kwargs):
         count.append(1)
-        return unshuffled(*args, **kwargs)
+        return local(*args, **kwargs)
 
-    monkeypatch.setattr(ingest, "_write_unshuffled", counted)
+    monkeypatch.setattr(ingest, "_write_local", counted)
     return count
 
 
@@ -62,6 +71,9 @@ def test_on_direct_runner_the_splits_hold_what_tfx_writes_without_its_reshuffle(
     theirs = run(tfx_csv.Executor(), str(tmp_path / "tfx"))
     assert len(writes) == 2
     assert ours == theirs and len(ours["train"]) + len(ours["eval"]) == 400 and ours["eval"]
+    written = {kind: [p for p in (tmp_path / kind).rglob("*") if p.is_file()] for kind in ("ours", "tfx")}
+    assert written["ours"] and not any(p.suffix == ".gz" or is_gzip(p) for p in written["ours"])  # uncompressed
+    assert written["tfx"] and all(p.suffix == ".gz" and is_gzip(p) for p in written["tfx"])  # TFX's: gzip
 
 
 # Empty cells in typed columns, a column with no value at all, floats that float32 rounds,
