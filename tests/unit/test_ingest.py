@@ -3,7 +3,6 @@ writing each split without TFX's reshuffle, uncompressed, on DirectRunner. Run h
 both executors' Do, as TFX's launcher calls it, on the shipped sample and on a CSV of the
 cases where typing and encoding could differ."""
 
-import gzip
 import os
 
 import pytest
