@@ -25,7 +25,7 @@ bench:         ## benchmarks that print measured ratios (tens of minutes)
 	$(ENV) run python -m bench.pipeline_vs_taxi_example
 	$(ENV) run python -m bench.serving_latency --train
 	$(ENV) run python -m bench.engine_throughput --rows 1000000
-	$(ENV) run python -m bench.train_throughput
+	$(ENV) run python -m bench.train_throughput --repeat 3
 
 schema-draft:  ## a SchemaGen draft of the bundled data, to review against components/schema/
 	$(ENV) run tandem schema draft --out schema-draft.pbtxt
