@@ -10,13 +10,14 @@ validated, transformed examples.
 
 from dataclasses import dataclass
 
-from tfx.components import ExampleValidator, StatisticsGen, Transform
+from tfx.components import ExampleValidator, Transform
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.base.base_node import BaseNode
 
 from components import datasets, ingest, validate
 from components.fingerprint import code_fingerprint
+from components.statistics import StatisticsGen
 from components.transform import TF_COMPAT_V1
 
 PREPROCESSING_FN = "components.transform.preprocessing_fn"
@@ -34,7 +35,7 @@ class FrontConfig:
 @dataclass(frozen=True)
 class Front:
     example_gen: FileBasedExampleGen  # TFX's CSV ExampleGen (components/ingest.py)
-    statistics_gen: StatisticsGen
+    statistics_gen: StatisticsGen  # TFX's, computing all splits in one pass (components/statistics.py)
     schema_importer: ImportSchemaGen
     example_validator: ExampleValidator
     history: BaseNode  # the statistics earlier spans passed the gate with (drift baselines)

@@ -12,7 +12,7 @@ import shutil
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.utils import anomalies_util
 from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx.components import ExampleValidator, StatisticsGen
+from tfx.components import ExampleValidator
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
@@ -24,6 +24,7 @@ from tfx.types.standard_artifacts import ExampleAnomalies, Examples, ExampleStat
 from tfx.utils import io_utils
 
 from components.fingerprint import code_fingerprint
+from components.statistics import StatisticsGen
 
 
 class DataValidationError(RuntimeError):

@@ -9,11 +9,12 @@ what the data happened to be; the curated one says what it must be.
 import os
 import shutil
 
-from tfx.components import SchemaGen, StatisticsGen
+from tfx.components import SchemaGen
 from tfx.orchestration.metadata import sqlite_metadata_connection_config
 from tfx.orchestration.pipeline import Pipeline
 
 from components import ingest
+from components.statistics import StatisticsGen
 from pipelines.runner import run_pipeline
 
 

@@ -12,6 +12,23 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TAXI = datasets.load("taxi")
 SAMPLE_CSV = TAXI.sample_path
 
+# Empty cells in typed columns, a column with no value at all, floats that float32 rounds,
+# overflows or underflows, an integer past int64 (a string column then), a column of mixed
+# kinds, quoted commas, quotes and a line break inside a record, non-ASCII text, blank lines.
+EDGE_CSV = """\
+count,amount,name,nothing,mixed,big,huge_among_floats,note
+1,1.5,x,,1,99999999999999999999,1.5,"line one
+line two, with a comma"
+,nan,,,2.5,1,,""
+3,1e40,über,,abc,2,-99999999999999999999,plain
+
+-4,-0.0,y,,,3,2,"a ""quoted"" word"
+7,0.1,z,,-3,-9223372036854775808,1e30,
+8,1e-46,,,1e3,4,nan,x
+9,-inf,w,,,5,3,y
+"""
+
+
 
 def read_rows(path: str = SAMPLE_CSV) -> tuple[list[str], list[dict]]:
     with open(path, newline="") as f:

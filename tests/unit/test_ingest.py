@@ -7,7 +7,7 @@ import os
 
 import pytest
 import tensorflow as tf
-from helpers import SAMPLE_CSV
+from helpers import EDGE_CSV, SAMPLE_CSV
 from tfx.components.example_gen import write_split
 from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
 from tfx.proto import example_gen_pb2
@@ -73,23 +73,6 @@ def test_on_direct_runner_the_splits_hold_what_tfx_writes_without_its_reshuffle(
     written = {kind: [p for p in (tmp_path / kind).rglob("*") if p.is_file()] for kind in ("ours", "tfx")}
     assert written["ours"] and not any(p.suffix == ".gz" or is_gzip(p) for p in written["ours"])  # uncompressed
     assert written["tfx"] and all(p.suffix == ".gz" and is_gzip(p) for p in written["tfx"])  # TFX's: gzip
-
-
-# Empty cells in typed columns, a column with no value at all, floats that float32 rounds,
-# overflows or underflows, an integer past int64 (a string column then), a column of mixed
-# kinds, quoted commas, quotes and a line break inside a record, non-ASCII text, blank lines.
-EDGE_CSV = """\
-count,amount,name,nothing,mixed,big,huge_among_floats,note
-1,1.5,x,,1,99999999999999999999,1.5,"line one
-line two, with a comma"
-,nan,,,2.5,1,,""
-3,1e40,über,,abc,2,-99999999999999999999,plain
-
--4,-0.0,y,,,3,2,"a ""quoted"" word"
-7,0.1,z,,-3,-9223372036854775808,1e30,
-8,1e-46,,,1e3,4,nan,x
-9,-inf,w,,,5,3,y
-"""
 
 
 def test_rows_become_the_examples_tfx_makes_in_the_cases_where_typing_could_differ(tmp_path):

@@ -1,0 +1,115 @@
+"""components/statistics.py: TFX's StatisticsGen executor, computing every split's statistics
+in one pass. Run here through both executors' Do, as TFX's launcher calls it, on the same
+examples (ExampleGen's, of the shipped sample and of the CSV of edge cases; and a split
+without rows), with TFX's executor as the reference: the same statistics per split, counts
+exact and every other number within 1e-9 relative (float sums in another order)."""
+
+import os
+import shutil
+
+import pytest
+import tensorflow_data_validation as tfdv
+from google.protobuf import text_format
+from helpers import EDGE_CSV, SAMPLE_CSV
+from tfx.components.statistics_gen import executor as tfx_statistics
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import json_utils, proto_utils
+
+from components import ingest, statistics
+
+OPTIONS = tfdv.StatsOptions(num_histogram_buckets=100).to_json()  # as the front sets them
+
+
+def examples_of(csv: str, out: str) -> standard_artifacts.Examples:
+    examples = standard_artifacts.Examples()
+    examples.uri = out
+    ingest.CsvExecutor().Do({}, {"examples": [examples]}, {
+        "input_base": os.path.dirname(csv),
+        "input_config": proto_utils.proto_to_json(example_gen_pb2.Input(splits=[
+            example_gen_pb2.Input.Split(name="single_split", pattern=os.path.basename(csv))])),
+        "output_config": proto_utils.proto_to_json(ingest.split_config((4, 1)))})
+    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    return examples
+
+
+def statistics_by(executor, examples, out: str, **exec_properties) -> standard_artifacts.ExampleStatistics:
+    stats = standard_artifacts.ExampleStatistics()
+    stats.uri = out
+    executor.Do({"examples": [examples]}, {"statistics": [stats]}, {"stats_options_json": OPTIONS, **exec_properties})
+    return stats
+
+
+def split_statistics(stats, split: str):
+    return tfdv.load_stats_binary(os.path.join(artifact_utils.get_split_uri([stats], split), "FeatureStats.pb"))
+
+
+def assert_same(ours, theirs):
+    """Field by field: integers and text equal, other numbers within 1e-9 relative."""
+    ours, theirs = (text_format.MessageToString(s).splitlines() for s in (ours, theirs))
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs, strict=True):
+        if a == b:
+            continue
+        (key, x), (key_b, y) = a.split(":", 1), b.split(":", 1)
+        assert key == key_b and "." in x + y, (a, b)  # no count differs
+        assert abs(float(x) - float(y)) <= 1e-9 * max(abs(float(x)), abs(float(y))), (a, b)
+
+
+def refuse_tfx_s_executor(monkeypatch):
+    """From here on, the test fails if tandem's executor hands the work to TFX's."""
+    def refused(*args, **kwargs):
+        raise AssertionError("TFX's executor ran")
+    monkeypatch.setattr(tfx_statistics.Executor, "Do", refused)
+
+
+@pytest.mark.parametrize("csv", ["sample", "edge"])
+def test_each_split_has_the_statistics_tfx_computes(tmp_path, csv, monkeypatch):
+    if csv == "edge":
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "edge.csv").write_text(EDGE_CSV, encoding="utf-8")
+    examples = examples_of(str(tmp_path / "data" / "edge.csv") if csv == "edge" else SAMPLE_CSV,
+                           str(tmp_path / "examples"))
+    theirs = statistics_by(tfx_statistics.Executor(), examples, str(tmp_path / "tfx"))
+    refuse_tfx_s_executor(monkeypatch)
+    ours = statistics_by(statistics.Executor(), examples, str(tmp_path / "ours"))
+    assert ours.split_names == theirs.split_names and ours.span == theirs.span
+    assert ours.mlmd_artifact.custom_properties == theirs.mlmd_artifact.custom_properties
+    rows = 0
+    for split in ("train", "eval"):
+        assert_same(split_statistics(ours, split), split_statistics(theirs, split))
+        rows += split_statistics(ours, split).datasets[0].num_examples
+    assert rows == (400 if csv == "sample" else 7)
+
+
+def test_a_split_without_rows_has_the_empty_statistics_tfx_writes(tmp_path, monkeypatch):
+    examples = examples_of(SAMPLE_CSV, str(tmp_path / "examples"))
+    eval_split = artifact_utils.get_split_uri([examples], "eval")
+    shutil.rmtree(eval_split)
+    os.makedirs(eval_split)
+    open(os.path.join(eval_split, "data_tfrecord-00000-of-00001"), "wb").close()  # no records
+    theirs = statistics_by(tfx_statistics.Executor(), examples, str(tmp_path / "tfx"))
+    refuse_tfx_s_executor(monkeypatch)
+    ours = statistics_by(statistics.Executor(), examples, str(tmp_path / "ours"))
+    assert split_statistics(ours, "eval") == split_statistics(theirs, "eval")
+    assert split_statistics(ours, "eval").datasets[0].num_examples == 0
+    assert_same(split_statistics(ours, "train"), split_statistics(theirs, "train"))
+    assert split_statistics(ours, "train").datasets[0].num_examples > 300
+
+
+def test_excluded_splits_get_no_statistics(tmp_path, monkeypatch):
+    examples = examples_of(SAMPLE_CSV, str(tmp_path / "examples"))
+    refuse_tfx_s_executor(monkeypatch)
+    ours = statistics_by(statistics.Executor(), examples, str(tmp_path / "ours"),
+                         exclude_splits=json_utils.dumps(["eval"]))
+    assert artifact_utils.decode_split_names(ours.split_names) == ["train"]
+    assert os.listdir(tmp_path / "ours") == ["Split-train"]
+
+
+def test_options_the_pass_does_not_cover_run_tfx_s_executor(tmp_path):
+    examples = examples_of(SAMPLE_CSV, str(tmp_path / "examples"))
+    ours = statistics_by(statistics.Executor(), examples, str(tmp_path / "ours"),
+                         sample_rate_by_split=json_utils.dumps({"train": 0.5}))
+    sampled = json_utils.loads(ours.get_json_value_custom_property("sample_rate_by_split"))
+    assert sampled == {"train": 0.5, "eval": 1.0}  # TFX's executor's property
+    assert split_statistics(ours, "train").datasets[0].num_examples < 300  # about half of ~320
