@@ -30,7 +30,7 @@ from tfx_bsl.coders.example_coder import RecordBatchToExamplesEncoder
 
 from components.fingerprint import code_fingerprint
 
-IN_MEMORY_RUNNERS = {None, "DirectRunner", "direct", "BundleBasedDirectRunner", "SwitchingDirectRunner"}
+IN_MEMORY_RUNNERS = {None, "DirectRunner", "direct", "BundleBasedDirectRunner", "SwitchingDirectRunner", "FnApiRunner"}
 
 
 def _column(cells: list, kind: csv_decoder.ColumnType) -> pa.Array:

@@ -42,7 +42,8 @@ def test_a_small_input_runs_in_process_and_a_large_one_on_a_worker_per_core(tmp_
     with open(large, "wb") as f:
         f.truncate(32 << 20)  # 32 MiB (sparse): the first size that gets worker processes
     cfg = pipeline_config(parse("run", "tf", "--data", str(small), "--home", str(tmp_path)), str(tmp_path))
-    assert cfg.beam_args == ()  # DirectRunner's defaults: one worker, in this process
+    # DirectRunner's in-process engine, by name: one worker, in this process
+    assert cfg.beam_args == ("--runner=FnApiRunner", "--sdk_container_image=unused-by-direct-runner")
     cfg = pipeline_config(parse("run", "tf", "--data", str(large), "--home", str(tmp_path)), str(tmp_path))
     assert cfg.beam_args == ("--direct_running_mode=multi_processing", "--direct_num_workers=0",
                              "--sdk_container_image=unused-by-direct-runner")

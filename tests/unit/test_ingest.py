@@ -75,6 +75,24 @@ def test_on_direct_runner_the_splits_hold_what_tfx_writes_without_its_reshuffle(
     assert written["tfx"] and all(p.suffix == ".gz" and is_gzip(p) for p in written["tfx"])  # TFX's: gzip
 
 
+def test_small_inputs_run_in_this_process_on_direct_runner_s_engine_and_never_try_prism(tmp_path, writes,
+                                                                                        monkeypatch):
+    from apache_beam.runners.direct import direct_runner
+    from apache_beam.runners.portability import prism_runner
+    from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
+
+    from pipelines.config import SMALL_INPUT_BEAM_ARGS
+
+    def refused(*args, **kwargs):
+        raise AssertionError("not FnApiRunner in this process")
+    monkeypatch.setattr(prism_runner.PrismRunner, "run_pipeline", refused)
+    monkeypatch.setattr(direct_runner.SwitchingDirectRunner, "run_pipeline", refused)
+    small = ingest.CsvExecutor(BaseBeamExecutor.Context(beam_pipeline_args=list(SMALL_INPUT_BEAM_ARGS)))
+    ours = run(small, str(tmp_path / "ours"))
+    assert len(writes) == 2  # tandem's local write: it knows the engine for DirectRunner's
+    assert len(ours["train"]) + len(ours["eval"]) == 400
+
+
 def test_rows_become_the_examples_tfx_makes_in_the_cases_where_typing_could_differ(tmp_path):
     csv = tmp_path / "data" / "edge.csv"
     csv.parent.mkdir()

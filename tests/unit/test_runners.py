@@ -131,11 +131,12 @@ def test_local_worker_processes_get_no_sdist_of_tfx_and_other_options_still_do(m
     from tfx.utils import dependency_utils
 
     from components.ingest import CsvExecutor
-    from pipelines.config import LOCAL_BEAM_ARGS
+    from pipelines.config import LOCAL_BEAM_ARGS, SMALL_INPUT_BEAM_ARGS
 
     built = []
     monkeypatch.setattr(dependency_utils, "build_ephemeral_package", lambda: built.append(1) or "tfx.tar.gz")
     CsvExecutor(BaseBeamExecutor.Context(beam_pipeline_args=list(LOCAL_BEAM_ARGS)))
+    CsvExecutor(BaseBeamExecutor.Context(beam_pipeline_args=list(SMALL_INPUT_BEAM_ARGS)))
     assert built == []
     CsvExecutor(BaseBeamExecutor.Context(beam_pipeline_args=["--direct_running_mode=multi_processing"]))
     assert built == [1]
