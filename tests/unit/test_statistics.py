@@ -1,5 +1,5 @@
 """components/statistics.py: TFX's StatisticsGen executor, computing every split's statistics
-in one pass. Run here through both executors' Do, as TFX's launcher calls it, on the same
+in one pass where Beam runs in this process, TFX's executor elsewhere. Run here through both executors' Do, as TFX's launcher calls it, on the same
 examples (ExampleGen's, of the shipped sample and of the CSV of edge cases; and a split
 without rows), with TFX's executor as the reference: the same statistics per split, counts
 exact and every other number within 1e-9 relative (float sums in another order)."""
@@ -12,11 +12,13 @@ import tensorflow_data_validation as tfdv
 from google.protobuf import text_format
 from helpers import EDGE_CSV, SAMPLE_CSV
 from tfx.components.statistics_gen import executor as tfx_statistics
+from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import json_utils, proto_utils
 
 from components import ingest, statistics
+from pipelines.config import LOCAL_BEAM_ARGS, SMALL_INPUT_BEAM_ARGS
 
 OPTIONS = tfdv.StatsOptions(num_histogram_buckets=100).to_json()  # as the front sets them
 
@@ -72,7 +74,8 @@ def test_each_split_has_the_statistics_tfx_computes(tmp_path, csv, monkeypatch):
                            str(tmp_path / "examples"))
     theirs = statistics_by(tfx_statistics.Executor(), examples, str(tmp_path / "tfx"))
     refuse_tfx_s_executor(monkeypatch)
-    ours = statistics_by(statistics.Executor(), examples, str(tmp_path / "ours"))
+    small = statistics.Executor(BaseBeamExecutor.Context(beam_pipeline_args=list(SMALL_INPUT_BEAM_ARGS)))
+    ours = statistics_by(small, examples, str(tmp_path / "ours"))
     assert ours.split_names == theirs.split_names and ours.span == theirs.span
     assert ours.mlmd_artifact.custom_properties == theirs.mlmd_artifact.custom_properties
     rows = 0
@@ -104,6 +107,16 @@ def test_excluded_splits_get_no_statistics(tmp_path, monkeypatch):
                          exclude_splits=json_utils.dumps(["eval"]))
     assert artifact_utils.decode_split_names(ours.split_names) == ["train"]
     assert os.listdir(tmp_path / "ours") == ["Split-train"]
+
+
+@pytest.mark.parametrize("beam_args", [LOCAL_BEAM_ARGS, ("--runner=DaskRunner",)])
+def test_beam_workers_of_their_own_get_tfx_s_executor(tmp_path, monkeypatch, beam_args):
+    examples = examples_of(SAMPLE_CSV, str(tmp_path / "examples"))
+    ran = []
+    monkeypatch.setattr(tfx_statistics.Executor, "Do", lambda *args: ran.append(1))
+    executor = statistics.Executor(BaseBeamExecutor.Context(beam_pipeline_args=list(beam_args)))
+    statistics_by(executor, examples, str(tmp_path / "ours"))
+    assert ran == [1]
 
 
 def test_options_the_pass_does_not_cover_run_tfx_s_executor(tmp_path):
