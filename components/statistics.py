@@ -21,8 +21,8 @@ partitioned output), TFX's executor runs.
 import os
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 import tensorflow_data_validation as tfdv
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 from tensorflow_data_validation.statistics import stats_impl
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.components import StatisticsGen as TfxStatisticsGen

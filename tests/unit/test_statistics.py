@@ -1,8 +1,9 @@
 """components/statistics.py: TFX's StatisticsGen executor, computing every split's statistics
-in one pass where Beam runs in this process, TFX's executor elsewhere. Run here through both executors' Do, as TFX's launcher calls it, on the same
-examples (ExampleGen's, of the shipped sample and of the CSV of edge cases; and a split
-without rows), with TFX's executor as the reference: the same statistics per split, counts
-exact and every other number within 1e-9 relative (float sums in another order)."""
+in one pass where Beam runs in this process, TFX's executor elsewhere. Run here through both
+executors' Do, as TFX's launcher calls it, on the same examples (ExampleGen's, of the shipped
+sample and of the CSV of edge cases; and a split without rows), with TFX's executor as the
+reference: the same statistics per split, counts exact and every other number within 1e-9
+relative (float sums in another order)."""
 
 import os
 import shutil
