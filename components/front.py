@@ -10,7 +10,7 @@ validated, transformed examples.
 
 from dataclasses import dataclass
 
-from tfx.components import ExampleValidator
+from tfx.components import ExampleValidator, Transform
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.base.base_node import BaseNode
@@ -19,7 +19,6 @@ from components import datasets, ingest, validate
 from components.fingerprint import code_fingerprint
 from components.statistics import StatisticsGen
 from components.transform import TF_COMPAT_V1
-from components.transform_executor import Transform
 
 PREPROCESSING_FN = "components.transform.preprocessing_fn"
 
@@ -41,7 +40,7 @@ class Front:
     example_validator: ExampleValidator
     history: BaseNode  # the statistics earlier spans passed the gate with (drift baselines)
     gate: BaseNode
-    transform: Transform  # TFX's, writing uncompressed on DirectRunner (components/transform_executor.py)
+    transform: Transform
 
     def components(self) -> list:
         return [self.example_gen, self.statistics_gen, self.schema_importer,
