@@ -33,6 +33,12 @@ from components.fingerprint import code_fingerprint
 IN_MEMORY_RUNNERS = {None, "DirectRunner", "direct", "BundleBasedDirectRunner", "SwitchingDirectRunner", "FnApiRunner"}
 
 
+def runs_in_memory(beam_args: list[str]) -> bool:
+    """Whether the Beam options pick DirectRunner or its in-process engine (one machine's
+    memory and local disk)."""
+    return PipelineOptions(beam_args).view_as(StandardOptions).runner in IN_MEMORY_RUNNERS
+
+
 def _column(cells: list, kind: csv_decoder.ColumnType) -> pa.Array:
     """One CSV column of a batch of rows as TFX's CSV executor types it: one value per cell, an
     empty list for an empty cell, and no value kind at all (a null) in an all-empty column."""
@@ -184,9 +190,8 @@ class CsvExecutor(tfx_csv.Executor):
         return _CsvToExample
 
     def Do(self, input_dict, output_dict, exec_properties):
-        runner = PipelineOptions(self._beam_pipeline_args).view_as(StandardOptions).runner
         payload = exec_properties.get(standard_component_specs.OUTPUT_DATA_FORMAT_KEY)
-        if runner not in IN_MEMORY_RUNNERS or payload == example_gen_pb2.FORMAT_PARQUET:
+        if not runs_in_memory(self._beam_pipeline_args) or payload == example_gen_pb2.FORMAT_PARQUET:
             return super().Do(input_dict, output_dict, exec_properties)
         # The base executor's Do writes each split with write_split.WriteSplit, looked up when
         # it runs. Components can run side by side in this process (pipelines/local_dag.py),
