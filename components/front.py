@@ -15,7 +15,7 @@ from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.base.base_node import BaseNode
 
-from components import datasets, ingest, validate
+from components import datasets, ingest, statistics, validate
 from components.fingerprint import code_fingerprint
 from components.statistics import StatisticsGen
 from components.transform import TF_COMPAT_V1
@@ -49,8 +49,9 @@ class Front:
 
 def create_front(cfg: FrontConfig) -> Front:
     example_gen = ingest.example_gen(cfg.input_base, cfg.input_pattern, cfg.split_buckets)
-    statistics_gen, schema_importer, example_validator, history, gate = validate.validation_components(
-        example_gen.outputs["examples"], cfg.schema_file)
+    statistics_gen = statistics.statistics_gen(example_gen.outputs["examples"])
+    schema_importer, example_validator, history, gate = validate.validation_components(
+        example_gen.outputs["examples"], statistics_gen, cfg.schema_file)
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_importer.outputs["schema"],
