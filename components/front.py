@@ -35,7 +35,7 @@ class FrontConfig:
 @dataclass(frozen=True)
 class Front:
     example_gen: FileBasedExampleGen  # TFX's CSV ExampleGen (components/ingest.py)
-    statistics_gen: StatisticsGen  # TFX's, computing all splits in one pass (components/statistics.py)
+    statistics_gen: StatisticsGen  # TFX's; in this process, all splits in one pass (components/statistics.py)
     schema_importer: ImportSchemaGen
     example_validator: ExampleValidator
     history: BaseNode  # the statistics earlier spans passed the gate with (drift baselines)

@@ -29,6 +29,28 @@ line two, with a comma"
 """
 
 
+def example_gen_do(executor, out: str, csv: str = SAMPLE_CSV):
+    """An ExampleGen executor's Do on one CSV file, split 4:1 as the front splits, as TFX's
+    launcher calls it: the Examples artifact written under `out`."""
+    from tfx.proto import example_gen_pb2
+    from tfx.types import artifact_utils, standard_artifacts
+    from tfx.utils import proto_utils
+
+    from components import ingest
+
+    examples = standard_artifacts.Examples()
+    examples.uri = out
+    executor.Do({}, {"examples": [examples]}, {
+        "input_base": os.path.dirname(csv),
+        "input_config": proto_utils.proto_to_json(example_gen_pb2.Input(splits=[
+            example_gen_pb2.Input.Split(name="single_split", pattern=os.path.basename(csv))])),
+        "output_config": proto_utils.proto_to_json(ingest.split_config((4, 1))),
+        "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
+        "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+    })
+    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    return examples
+
 
 def read_rows(path: str = SAMPLE_CSV) -> tuple[list[str], list[dict]]:
     with open(path, newline="") as f:

@@ -7,7 +7,7 @@ import os
 
 import pytest
 import tensorflow as tf
-from helpers import EDGE_CSV, SAMPLE_CSV
+from helpers import EDGE_CSV, SAMPLE_CSV, example_gen_do
 from tfx.components.example_gen import write_split
 from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
 from tfx.proto import example_gen_pb2
@@ -19,17 +19,7 @@ import components.ingest as ingest
 
 def run(executor, out: str, csv: str = SAMPLE_CSV) -> dict[str, list[bytes]]:
     """{split: its examples, serialized deterministically and sorted}."""
-    examples = standard_artifacts.Examples()
-    examples.uri = out
-    exec_properties = {
-        "input_base": os.path.dirname(csv),
-        "input_config": proto_utils.proto_to_json(example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name="single_split", pattern=os.path.basename(csv))])),
-        "output_config": proto_utils.proto_to_json(ingest.split_config((4, 1))),
-        "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
-        "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
-    }
-    executor.Do({}, {"examples": [examples]}, exec_properties)
+    example_gen_do(executor, out, csv)
     found = {}
     for split in ("train", "eval"):
         files = tf.io.gfile.glob(os.path.join(out, f"Split-{split}", "*"))

@@ -11,12 +11,11 @@ import shutil
 import pytest
 import tensorflow_data_validation as tfdv
 from google.protobuf import text_format
-from helpers import EDGE_CSV, SAMPLE_CSV
+from helpers import EDGE_CSV, SAMPLE_CSV, example_gen_do
 from tfx.components.statistics_gen import executor as tfx_statistics
 from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
-from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
-from tfx.utils import json_utils, proto_utils
+from tfx.utils import json_utils
 
 from components import ingest, statistics
 from pipelines.config import LOCAL_BEAM_ARGS, SMALL_INPUT_BEAM_ARGS
@@ -25,15 +24,7 @@ OPTIONS = tfdv.StatsOptions(num_histogram_buckets=100).to_json()  # as the front
 
 
 def examples_of(csv: str, out: str) -> standard_artifacts.Examples:
-    examples = standard_artifacts.Examples()
-    examples.uri = out
-    ingest.CsvExecutor().Do({}, {"examples": [examples]}, {
-        "input_base": os.path.dirname(csv),
-        "input_config": proto_utils.proto_to_json(example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name="single_split", pattern=os.path.basename(csv))])),
-        "output_config": proto_utils.proto_to_json(ingest.split_config((4, 1)))})
-    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
-    return examples
+    return example_gen_do(ingest.CsvExecutor(), out, csv)
 
 
 def statistics_by(executor, examples, out: str, **exec_properties) -> standard_artifacts.ExampleStatistics:
