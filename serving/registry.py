@@ -148,23 +148,39 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def on_free_ports(start, names, attempts: int = 3):
     """`start(ports)` on ports the kernel says are free ({name: port} for `names`); again on new
-    ones if another process bound one of them between the choice and the server's bind."""
+    ones if another process bound one of them between the choice and the server's bind (seen by
+    ensure_free, or in the end of the log of a server that exited: "address already in use")."""
     for attempt in range(attempts):
         try:
             return start({name: free_port() for name in names})
         except ServingError as error:
-            if "address already in use" not in str(error).lower() or attempt == attempts - 1:
+            if "already in use" not in str(error).lower() or attempt == attempts - 1:
                 raise
 
 
+def log_end(path: str, size: int = 262144) -> list[str]:
+    """The last `size` bytes of a server's log, as lines (OSError if it cannot be read)."""
+    with open(path, "rb") as f:
+        f.seek(max(0, os.path.getsize(path) - size))
+        return f.read().decode("utf-8", "replace").splitlines()
+
+
+def _log_tail(path: str, lines: int = 20) -> str:
+    try:
+        return f"; the end of its log ({path}):\n" + "\n".join(log_end(path)[-lines:])
+    except OSError as error:
+        return f"; its log {path} is unreadable: {error}"
+
+
 def wait_until(ready, timeout: float, process=None, what: str = "the server", log: str = "") -> None:
-    """Poll `ready()` until it is true; fail clearly if `process` exits or time runs out."""
+    """Poll `ready()` until it is true; fail clearly if `process` exits or time runs out. A server
+    that exited says why in the end of its log, which the error carries (on_free_ports reads it)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if ready():
             return
         if process is not None and process.poll() is not None:
             raise ServingError(f"{what} exited with status {process.returncode} before it was ready"
-                               + (f"; its log: {log}" if log else ""))
+                               + (_log_tail(log) if log else ""))
         time.sleep(0.1)  # a refused loopback connection costs microseconds; a late start, a pipeline's time
     raise ServingError(f"{what} was not ready after {timeout:.0f}s" + (f"; its log: {log}" if log else ""))

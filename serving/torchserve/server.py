@@ -309,9 +309,7 @@ def _why_from_log(path: str, lines: int = 20) -> str:
     """The workers' last error, if any, and the end of the log (less the access log of our own
     probes, and Java's stack frames)."""
     try:
-        with open(path, "rb") as f:
-            f.seek(max(0, os.path.getsize(path) - 262144))
-            text = f.read().decode("utf-8", "replace").splitlines()
+        text = registry.log_end(path)
     except OSError as error:
         return f"; its log {path} is unreadable: {error}"
     worker_error = re.compile(r"MODEL_LOG - (Failed to load model|\w+(Error|Exception): (?!500 - Unknown exception))")

@@ -370,6 +370,42 @@ def test_a_port_in_use_is_a_clear_error(mar, tmp_path):
     assert not os.path.exists(tmp_path / kserve_server.LOG_FILE)  # no process was started
 
 
+def test_a_port_taken_between_the_choice_and_the_bind_is_chosen_again(mar, tmp_path, monkeypatch):
+    """The race infra validation runs into: another process binds the chosen port after the
+    kernel called it free. Bound and not listening, the port passes ensure_free's check and the
+    server exits on its own bind (Errno 98); on_free_ports reads that in the error and retries."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        chosen, kernels = iter([port]), registry.free_port
+        monkeypatch.setattr(registry, "free_port", lambda host="127.0.0.1": next(chosen, None) or kernels(host))
+        seen = []
+
+        def start(ports):
+            seen.append(ports["inference"])
+            return kserve_server.start_torch(model_path=mar, model_name="tiny", workdir=str(tmp_path / str(len(seen))),
+                                             ports=ports)
+
+        server = registry.on_free_ports(start, ("inference",))
+        try:
+            assert seen[0] == port and len(seen) == 2 and seen[1] != port
+            with open(tmp_path / "1" / kserve_server.LOG_FILE) as f:
+                assert "address already in use" in f.read().lower()
+            assert server.endpoints["rest"].startswith(f"http://127.0.0.1:{seen[1]}/")
+            status, answer = call(server.endpoints["rest"], instances(ROWS[:2]))
+            assert status == 200 and len(answer["predictions"]) == 2
+        finally:
+            registry.terminate(server)
+
+
+def test_a_server_that_exits_says_why_from_its_log(mar, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        with pytest.raises(registry.ServingError, match="(?s)exited with status .*address already in use"):
+            kserve_server.start_torch(model_path=mar, model_name="tiny", workdir=str(tmp_path),
+                                      ports={"inference": taken.getsockname()[1]})
+
+
 def test_a_saved_model_without_its_contract_is_refused(saved_model, tmp_path):
     import shutil
 
