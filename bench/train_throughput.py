@@ -20,7 +20,8 @@ which the breakdown shows apart. (The PyTorch process starts as run_fn does, bef
 decoding, and waits for the handover: its start overlaps the TF side.)
 
 Floor: tandem's own network (Net / build_model, Adam as the trainer sets it) trained for the
-same steps at the same batch on random columns of the split's shapes and dtypes, in memory:
+same steps at the same batch (and, on a CPU, the same intra-op threads) on random columns of
+the split's shapes and dtypes, in memory:
 PyTorch gathers each batch from tensors already on the device by precomputed indices; Keras
 runs model.fit on a tf.data gather from in-memory tensors (its own in-memory input path).
 The target: PyTorch end-to-end >= 0.9x its floor; Keras is reported beside it.
@@ -252,7 +253,7 @@ def torch_floor(prepared: dict, hp: dict, device_name: str) -> dict:
     made before the clock starts (the trainer makes each one inside its loop)."""
     import torch
 
-    from pipelines.torch_branch.runtime.train import network, optimizer_step
+    from pipelines.torch_branch.runtime.train import network, optimizer_step, use_cpu_threads
 
     torch.manual_seed(hp["seed"])
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -262,6 +263,7 @@ def torch_floor(prepared: dict, hp: dict, device_name: str) -> dict:
     x = {name: torch.from_numpy(values).to(device) for name, values in columns.items()}
     y = torch.from_numpy(labels).to(device)
     net, optimizer = network(dataset, sizes, hp, device)
+    use_cpu_threads(net, hp["batch_size"], device)  # as the trainer does
     steps = hp["train_steps"]
     index = [torch.from_numpy(i).to(device)
              for i in batches(prepared["train_rows"], hp["batch_size"], WARMUP + steps, hp["seed"])]

@@ -99,17 +99,19 @@ REPORT_FILE = "training.json"  # in the Trainer's model_run folder, beside the T
 
 
 def write_training_report(run_dir: str, *, framework: str, device: str, steps: int, optimizer_steps: int,
-                          batch_size: int, seconds: float, final_eval_loss: float, opener=open) -> dict:
+                          batch_size: int, seconds: float, final_eval_loss: float, opener=open,
+                          cpu_threads: int | None = None) -> dict:
     """training.json: what `tandem compare` reports. `steps`: the steps asked for;
     `optimizer_steps`: the updates the optimizer counted (a trainer that took another
     number fails before it reports). `opener`: `open`, or tf.io.gfile.GFile where the run
-    folder may be in object storage."""
+    folder may be in object storage. `cpu_threads`: the intra-op threads it trained with on a
+    CPU, where the trainer chooses them (PyTorch; Keras leaves TensorFlow's)."""
     if optimizer_steps != steps:
         raise RuntimeError(f"{framework}: the optimizer took {optimizer_steps} steps, not the {steps} asked for")
     report = {"framework": framework, "device": device, "train_steps": steps, "optimizer_steps": optimizer_steps,
               "batch_size": batch_size, "train_seconds": seconds,
               "examples_per_second": steps * batch_size / seconds if seconds else None,
-              "final_eval_loss": final_eval_loss}
+              "final_eval_loss": final_eval_loss} | ({"cpu_threads": cpu_threads} if cpu_threads else {})
     with opener(os.path.join(run_dir, REPORT_FILE), "w") as f:
         json.dump(report, f, indent=1)
     return report

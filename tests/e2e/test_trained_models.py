@@ -113,3 +113,17 @@ def test_the_pytorch_trainer_is_bit_reproducible_on_the_same_data(taxi_run, tmp_
         models.append(str(tmp_path / attempt / "model.pt"))
     np.savez(tmp_path / "rows.npz", **raw_columns())
     assert score(models[0], str(tmp_path / "rows.npz")) == score(models[1], str(tmp_path / "rows.npz"))
+
+
+def test_the_pytorch_trainer_takes_one_cpu_thread_only_for_a_small_batch(taxi_run):
+    """The run's batch (TrainConfig's 64) trained on one intra-op thread, and says so in its
+    report; a batch whose one-hot input has 2^16 elements or more takes PyTorch's default (the
+    full taxi data's network is 526 columns wide). In a TensorFlow-free interpreter."""
+    _, run_dir = trainer_outputs(taxi_run[0], "TorchTrainer")
+    with open(os.path.join(run_dir, "training.json")) as f:
+        assert json.load(f)["cpu_threads"] == 1
+    rule = subprocess.run([sys.executable, "-c", "from pipelines.torch_branch.runtime.train import cpu_threads as t; "
+                           "print(t(64, 526, 8), t(124, 526, 8), t(125, 526, 8), t(1024, 526, 8), t(64, 526, 1))"],
+                          capture_output=True, text=True)
+    assert rule.returncode == 0, rule.stderr
+    assert rule.stdout.split() == ["1", "1", "8", "8", "1"]

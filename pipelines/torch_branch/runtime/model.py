@@ -20,6 +20,7 @@ class Net(torch.nn.Module):
         super().__init__()
         self.layout = list(layout)
         width = sum(max(1, size) for _, size in self.layout)
+        self.input_width = width  # columns of the encoded input (one-hot widths, and 1 per z-score)
         layers: list[torch.nn.Module] = []
         for units in list(hidden_units) + [1]:
             linear = torch.nn.Linear(width, units)

@@ -66,6 +66,29 @@ def network(dataset, sizes: dict[str, int], hp: dict, device) -> tuple[Net, torc
     return net, torch.optim.Adam(net.parameters(), lr=hp["learning_rate"], betas=ADAM_BETAS, eps=hp["adam_epsilon"])
 
 
+# One intra-op thread when a step's largest matrix (the batch's one-hot input: batch x Net's
+# input width) has fewer elements than this. PyTorch runs an op that small on one thread
+# anyway (its grain is 32,768 elements), but its other OpenMP threads spin between the ops:
+# on the 2-core machine, the taxi network at batch 64 took the same wall time on two threads
+# as on one, and twice the CPU, which `tandem run all` takes from the Keras trainer beside
+# it (run all: 50.6 / 50.8 s -> 47.0 / 43.4 s, alternated). At batch 256 and up, two threads
+# were faster. The same rows give the same model either way at batch 64.
+ONE_THREAD_BELOW = 1 << 16
+
+
+def cpu_threads(batch_size: int, input_width: int, default: int) -> int:
+    """Intra-op threads for CPU training (`default`: PyTorch's, one per core)."""
+    return 1 if batch_size * input_width < ONE_THREAD_BELOW else default
+
+
+def use_cpu_threads(net: Net, batch_size: int, device) -> int:
+    """Set PyTorch's intra-op threads for training `net` at `batch_size` on `device` (a CPU
+    only: see cpu_threads); returns them."""
+    if device.type == "cpu":
+        torch.set_num_threads(cpu_threads(batch_size, net.input_width, torch.get_num_threads()))
+    return torch.get_num_threads()
+
+
 def optimizer_step(net, optimizer, features: dict, labels, index, step: int, epsilon: float) -> torch.Tensor:
     """One Adam update (`step`: 1-based) on the rows `index` of the in-memory split; the batch's loss."""
     loss = torch.nn.functional.binary_cross_entropy_with_logits(
@@ -136,6 +159,7 @@ def train(data_dir: str, transform_dir: str, dataset_name: str, model_dir: str, 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dataset, results = datasets.load(dataset_name), AnalyzerResults.read(transform_dir)
     net, optimizer = network(dataset, results.size, hp, device)
+    threads = use_cpu_threads(net, hp["batch_size"], device)
     data_ready()
     label = dataset.label.name
     widths = {name: width for name, width in layout(dataset, results.size) if width}
@@ -165,6 +189,7 @@ def train(data_dir: str, transform_dir: str, dataset_name: str, model_dir: str, 
     serving.save(os.path.join(model_dir, MODEL_FILE))
     return write_training_report(run_dir, framework="torch", device=str(device), steps=steps,
                                  optimizer_steps=optimizer_steps, batch_size=hp["batch_size"], seconds=seconds,
+                                 cpu_threads=threads if device.type == "cpu" else None,
                                  final_eval_loss=eval_loss(net, {k: v.cpu() for k, v in eval_x.items()}, eval_y.cpu()))
 
 
