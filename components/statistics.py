@@ -32,9 +32,11 @@ from tfx.dsl.components.base import executor_spec
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import json_utils, stats_utils
 
+from components.fingerprint import code_fingerprint
 from components.ingest import runs_in_memory
 
 KEYS = standard_component_specs
+CODE = "code"  # the exec property that carries the code fingerprint
 
 
 def _split_statistics(statistics: statistics_pb2.DatasetFeatureStatisticsList,
@@ -112,6 +114,13 @@ class StatisticsGen(TfxStatisticsGen):
     """TFX's StatisticsGen (the same inputs, outputs and options), running Executor."""
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # TFX keys its cache on the exec properties and names the executor by its path: with
+        # a fingerprint of this code among them, an edit to it is a cache miss. TFX's
+        # StatisticsGen reads only the properties it knows (components/fingerprint.py).
+        self.exec_properties[CODE] = code_fingerprint(__name__)
 
 
 def statistics_gen(examples) -> StatisticsGen:

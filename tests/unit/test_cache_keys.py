@@ -43,13 +43,15 @@ for edit in json.loads(sys.argv[3]):
         f.write(original)
 print(json.dumps(out))
 """
-CUSTOM = ("AnomaliesGate", "Transform", "KerasTrainer", "TorchTrainer", "TorchEvaluator", "TorchPusher")
+CUSTOM = ("StatisticsGen", "AnomaliesGate", "Transform", "KerasTrainer", "TorchTrainer", "TorchEvaluator",
+          "TorchPusher")
 
 
 EDITS = [
     ("components/validate.py", {"AnomaliesGate"}, set()),
     ("components/ingest.py", {"CsvExampleGen"}, {"AnomaliesGate", "Transform"}),
     ("components/transform.py", {"Transform"}, {"AnomaliesGate"}),
+    ("components/statistics.py", {"StatisticsGen"}, {"CsvExampleGen", "AnomaliesGate", "Transform", "TorchTrainer"}),
     ("components/datasets/taxi/label.py", {"Transform", "KerasTrainer", "TorchTrainer"}, {"AnomaliesGate"}),
     ("pipelines/keras_branch/model.py", {"KerasTrainer"}, {"TorchTrainer", "Transform"}),
     ("pipelines/training.py", {"KerasTrainer", "TorchTrainer"}, {"Transform"}),
