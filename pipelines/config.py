@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from components import datasets
 from components.dataset import Dataset
 from components.front import FrontConfig
+from pipelines.evaluation import EvalConfig
 from pipelines.home import metadata_path, pipeline_name
 from pipelines.training import TrainConfig
 
@@ -34,16 +35,6 @@ SMALL_INPUT = 32 << 20  # bytes of CSV: about 200k rows of the taxi data
 
 def local_beam_args(input_bytes: int) -> tuple[str, ...]:
     return SMALL_INPUT_BEAM_ARGS if input_bytes < SMALL_INPUT else LOCAL_BEAM_ARGS
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """Blessing thresholds, the same for both branches (slices come from the dataset)."""
-
-    min_auc: float = 0.7
-    min_accuracy: float = 0.7
-    # The candidate may be at most this much worse (AUC) than the last blessed model.
-    max_auc_drop: float = 0.01
 
 
 @dataclass(frozen=True)

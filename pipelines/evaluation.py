@@ -5,13 +5,27 @@ fall more than `max_auc_drop` below the last blessed model's (the baseline, foun
 resolver). A model that fails any threshold is not blessed, so the Pusher pushes nothing.
 """
 
+from dataclasses import dataclass
+
 from tensorflow_model_analysis.proto import config_pb2 as tfma
 
 from components.dataset import Dataset
-from pipelines.config import EvalConfig
 
 SERVING_EXAMPLES_SIGNATURE = "serving_examples"  # serialized tf.Examples in, for TFMA
 TRANSFORM_SIGNATURE = "transform_features"  # raw tf.Examples -> transformed (label too)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Blessing thresholds, the same for both branches (slices come from the dataset);
+    PipelineConfig holds one. Here, not in pipelines/config.py, which imports the front: the
+    trainers and evaluators that read this module would carry the front's code in their
+    cache keys (components/fingerprint.py)."""
+
+    min_auc: float = 0.7
+    min_accuracy: float = 0.7
+    # The candidate may be at most this much worse (AUC) than the last blessed model.
+    max_auc_drop: float = 0.01
 
 
 def _overall_threshold(lower: float, max_drop: float | None = None) -> list:

@@ -26,7 +26,6 @@ from tfx.utils import path_utils
 from components import datasets
 from pipelines import evaluation as contract
 from pipelines.child import run_module
-from pipelines.config import EvalConfig
 from pipelines.eval_rows import read_eval_rows
 from pipelines.torch_branch.runtime import MODEL_FILE
 
@@ -79,7 +78,7 @@ def TorchEvaluator(
 ) -> None:
     """Evaluate the PyTorch candidate (and baseline) with TFMA; bless or not."""
     del code
-    cfg, data = EvalConfig(**json.loads(thresholds)), datasets.load(dataset)
+    cfg, data = contract.EvalConfig(**json.loads(thresholds)), datasets.load(dataset)
     rows, labels = read_eval_rows(examples, tft.TFTransformOutput(transform_graph.uri), data)
     work = os.path.join(evaluation.uri, "predictions")
     tf.io.gfile.makedirs(work)
