@@ -81,11 +81,12 @@ def cpu_threads(batch_size: int, input_width: int, default: int) -> int:
     return 1 if batch_size * input_width < ONE_THREAD_BELOW else default
 
 
-def use_cpu_threads(net: Net, batch_size: int, device) -> int:
-    """Set PyTorch's intra-op threads for training `net` at `batch_size` on `device` (a CPU
-    only: see cpu_threads); returns them."""
-    if device.type == "cpu":
-        torch.set_num_threads(cpu_threads(batch_size, net.input_width, torch.get_num_threads()))
+def use_cpu_threads(net: Net, batch_size: int, device) -> int | None:
+    """On a CPU, set PyTorch's intra-op threads for training `net` at `batch_size` (see
+    cpu_threads) and return them; elsewhere None, and nothing set."""
+    if device.type != "cpu":
+        return None
+    torch.set_num_threads(cpu_threads(batch_size, net.input_width, torch.get_num_threads()))
     return torch.get_num_threads()
 
 
@@ -189,7 +190,7 @@ def train(data_dir: str, transform_dir: str, dataset_name: str, model_dir: str, 
     serving.save(os.path.join(model_dir, MODEL_FILE))
     return write_training_report(run_dir, framework="torch", device=str(device), steps=steps,
                                  optimizer_steps=optimizer_steps, batch_size=hp["batch_size"], seconds=seconds,
-                                 cpu_threads=threads if device.type == "cpu" else None,
+                                 cpu_threads=threads,
                                  final_eval_loss=eval_loss(net, {k: v.cpu() for k, v in eval_x.items()}, eval_y.cpu()))
 
 
