@@ -6,15 +6,16 @@
 
 Data: --rows rows generated from the taxi sample through tandem's whole front
 (bench/engine_throughput: generate, front_pipeline), once per --work folder; a later run
-with the same --rows reuses that Transform output. Each trainer runs one epoch of the train
-split (about 80 % of the rows): the default gives it more than 1e6 rows.
+with the same --rows and the same front code (components/) reuses that Transform output.
+Each trainer runs one epoch of the train split (about 80 % of the rows): the default gives
+it more than 1e6 rows.
 
 End-to-end: TFX's own Trainer executor (GenericExecutor.Do, which builds the FnArgs from the
 artifacts as a pipeline run does) calls the branch's real run_fn on the prepared output.
 Timed from that call to the last optimizer step, which is the wall time of the training-loss
 event each trainer writes to TensorBoard there (PyTorch: right after the step; Keras: at the
-end of its last epoch, after that epoch's validation pass). So it counts reading and decoding
-the TFRecords, the canonical order, the handover to the PyTorch process, and the loop with
+end of its last epoch, after that epoch's validation pass). So it counts reading the
+Transform's Parquet output, the canonical order, the handover to the PyTorch process, and the loop with
 its periodic eval; not the serving-model export, final eval and report after the last step,
 which the breakdown shows apart. (The PyTorch process starts as run_fn does, before the
 decoding, and waits for the handover: its start overlaps the TF side.)
@@ -73,11 +74,13 @@ WARMUP = 20  # untimed floor steps first: tracing and lazy initialization are no
 
 def prepare(rows: int, work: str) -> dict:
     """The Transform output of `rows` generated taxi rows (once per --work and --rows)."""
-    marker = os.path.join(work, PREPARED)
+    from components.fingerprint import code_fingerprint
+
+    marker, code = os.path.join(work, PREPARED), code_fingerprint("components.front")
     if os.path.exists(marker):
         with open(marker) as f:
             prepared = json.load(f)
-        if prepared["rows"] == rows:
+        if prepared["rows"] == rows and prepared.get("code") == code:
             return {**prepared, "reused": True}
     import tensorflow_data_validation as tfdv
 
@@ -100,7 +103,7 @@ def prepare(rows: int, work: str) -> dict:
     (transform_dir,) = glob.glob(os.path.join(work, "root", "Transform", "transform_graph", "*"))
     (examples_dir,) = glob.glob(os.path.join(work, "root", "Transform", "transformed_examples", "*"))
     train_rows = tfdv.load_stats_binary(statistics_files(work)["train"]).datasets[0].num_examples
-    prepared = {"rows": rows, "dataset": "taxi", "train_rows": train_rows, "front_seconds": seconds,
+    prepared = {"rows": rows, "code": code, "dataset": "taxi", "train_rows": train_rows, "front_seconds": seconds,
                 "transform_dir": transform_dir, "examples_dir": examples_dir}
     with open(marker, "w") as f:
         json.dump(prepared, f)
@@ -138,12 +141,12 @@ def events(log_dir: str, tag: str) -> dict[int, float]:
 def end_to_end(trainer: str, prepared: dict, hp: dict, out: str) -> dict:
     """The branch's run_fn through TFX's Trainer executor; seconds to the last step, and where they went."""
     from tfx.components.trainer.executor import GenericExecutor
-    from tfx.components.util import examples_utils
-    from tfx.proto import example_gen_pb2, trainer_pb2
+    from tfx.proto import trainer_pb2
     from tfx.types import artifact_utils, standard_artifacts
     from tfx.types import standard_component_specs as specs
     from tfx.utils import json_utils, proto_utils
 
+    from components import materialize
     from pipelines import child, transformed_data
 
     def artifact(kind, uri):
@@ -153,7 +156,7 @@ def end_to_end(trainer: str, prepared: dict, hp: dict, out: str) -> dict:
 
     examples = artifact(standard_artifacts.Examples, prepared["examples_dir"])
     examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
-    examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)  # as Transform marks it
+    materialize.mark_parquet(examples)  # as the Transform marks it
     inputs = {specs.EXAMPLES_KEY: [examples],
               specs.TRANSFORM_GRAPH_KEY: [artifact(standard_artifacts.TransformGraph, prepared["transform_dir"])]}
     run_dir = os.path.join(out, "model_run")
@@ -221,7 +224,7 @@ def where_time_went(trainer: str, logs: str, report: dict, spans: dict, start: f
     parts = {}
     if "load_split" in spans:  # the TF side ran (not --handover)
         load, order = took("load_split"), took("in_canonical_order")
-        parts = {"read + decode TFRecords": load - order, "canonical order": order}
+        parts = {"read Parquet": load - order, "canonical order": order}
     if trainer == "torch":
         handover = spans["finish"][0][0]
         if parts:  # the PyTorch process started at `start`, beside the TF side
@@ -435,7 +438,7 @@ def main():
                                 "floor": floor, "ratios": ratios})
     if args.handover:
         print(f"\nhandover {prepared['handover']}: the {prepared['train_rows']:,}-row train split, one epoch; "
-              "end-to-end here starts at the PyTorch process (the TF side that wrote the handover -- decode, "
+              "end-to-end here starts at the PyTorch process (the TF side that wrote the handover -- read, "
               "order, npz -- did not run here)")
     else:
         print(f"\n{prepared['rows']:,} rows through the front and Transform ({prepared['front_seconds']:.0f} s"

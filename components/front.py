@@ -10,13 +10,14 @@ validated, transformed examples.
 
 from dataclasses import dataclass
 
-from tfx.components import ExampleValidator, Transform
+from tfx.components import ExampleValidator
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.base.base_node import BaseNode
 
 from components import datasets, ingest, statistics, validate
 from components.fingerprint import code_fingerprint
+from components.materialize import Transform
 from components.statistics import StatisticsGen
 from components.transform import TF_COMPAT_V1
 
@@ -40,7 +41,7 @@ class Front:
     example_validator: ExampleValidator
     history: BaseNode  # the statistics earlier spans passed the gate with (drift baselines)
     gate: BaseNode
-    transform: Transform
+    transform: Transform  # TFX's, writing the transformed examples as Parquet (components/materialize.py)
 
     def components(self) -> list:
         return [self.example_gen, self.statistics_gen, self.schema_importer,

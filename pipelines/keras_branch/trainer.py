@@ -52,8 +52,8 @@ def run_fn(fn_args: FnArgs):
     keras.utils.set_random_seed(hp["seed"])
     tf.config.experimental.enable_op_determinism()
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    train = load_split(fn_args.train_files, tf_transform_output)
-    evaluation = load_split(fn_args.eval_files, tf_transform_output)
+    train = load_split(fn_args.train_files)
+    evaluation = load_split(fn_args.eval_files)
     model = build_model(dataset, AnalyzerResults.read(fn_args.transform_output).size, hp)
 
     rows, steps = len(train[dataset.label.name]), fn_args.train_steps

@@ -222,9 +222,17 @@ def _statistics(work: str) -> dict:
     return found
 
 
-def _examples(work: str, component: str, output: str, split: str) -> list[bytes]:
+def _files(work: str, component: str, output: str, split: str) -> list[str]:
     paths = glob.glob(os.path.join(work, "root", component, output, "*", f"Split-{split}", "*"))
     assert paths, f"no {component} {output} for {split} under {work}"
+    return paths
+
+
+def _examples(work: str, component: str, output: str, split: str) -> list[bytes]:
+    return _records(_files(work, component, output, split))
+
+
+def _records(paths: list[str]) -> list[bytes]:
     records = []
     for path in paths:  # TFRecord: length (8), its CRC (4), data, its CRC (4); gzipped if named so
         with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
@@ -369,17 +377,26 @@ def test_statistics_equal_directrunners(fronts):
     print(f"statistics equal; the largest relative difference of min/max/mean/std: {worst:.2e}")
 
 
-def _rows(records: list[bytes]) -> list[tuple]:
-    """Serialized tf.Examples as comparable rows: ((feature, values), ...) by name, sorted (a
-    proto map's wire order is not fixed, so equal examples may differ byte for byte)."""
+def _rows(paths: list[str]) -> list[tuple]:
+    """TFRecord shards of tf.Examples as comparable rows: ((feature, values), ...) by name,
+    sorted (a proto map's wire order is not fixed, so equal examples may differ byte for byte)."""
     from tensorflow.core.example import example_pb2
 
     rows = []
-    for record in records:
+    for record in _records(paths):
         features = example_pb2.Example.FromString(record).features.feature
         rows.append(tuple(sorted((name, tuple(getattr(f, f.WhichOneof("kind")).value) if f.WhichOneof("kind") else ())
                                  for name, f in features.items())))
     return sorted(rows)
+
+
+def _parquet_rows(paths: list[str]) -> list[tuple]:
+    """Transform's Parquet shards (components/materialize.py) as rows in _rows' form, sorted."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(paths)
+    columns = {name: table.column(name).to_pylist() for name in sorted(table.column_names)}
+    return sorted(tuple((name, tuple(values[i])) for name, values in columns.items()) for i in range(table.num_rows))
 
 
 def test_examples_and_transform_equal_directrunners(fronts):
@@ -387,9 +404,10 @@ def test_examples_and_transform_equal_directrunners(fronts):
     components/analyzers.py), are the same on both engines, value for value."""
     works, _ = fronts
     for split in ("train", "eval"):
-        for component, output in (("CsvExampleGen", "examples"), ("Transform", "transformed_examples")):
-            direct = _rows(_examples(works["direct"], component, output, split))
-            portable = _rows(_examples(works["portable"], component, output, split))
+        for component, output, rows in (("CsvExampleGen", "examples", _rows),
+                                        ("Transform", "transformed_examples", _parquet_rows)):
+            direct = rows(_files(works["direct"], component, output, split))
+            portable = rows(_files(works["portable"], component, output, split))
             assert len(direct) == len(portable) > 0, (component, split)
             assert direct == portable, f"{component} {output} {split}: {sum(map(ne, direct, portable))} rows differ"
     assets = {}

@@ -1,88 +1,86 @@
 """pipelines/transformed_data.load_split: how both trainers read the Transform's output.
-A tf.Transform output with a float and an int feature, and TFRecord shards of transformed
-examples written here as Transform writes them (gzip), read back as columns."""
-
-import gzip
-import os
+Parquet shards of transformed examples written here as tandem's Transform writes them
+(tf.Transform's Arrow schema: a list column per feature; components/materialize.py; that
+the Transform itself writes them so is tests/unit/test_materialize.py), read back as columns."""
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-import tensorflow as tf
-import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from pipelines.transformed_data import load_split
 
 ROWS = [(0.5, 1), (-1.25, 0), (3.0, 1), (2.0, 0), (0.0, 0)]  # (z, label)
+SCHEMA = pa.schema([("label", pa.large_list(pa.int64())), ("z", pa.large_list(pa.float32()))])
 
 
-@pytest.fixture(scope="module")
-def tf_transform_output(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("tft"))
-    spec = {"x": tf.io.FixedLenFeature([], tf.float32), "label": tf.io.FixedLenFeature([], tf.int64)}
-    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
-
-    def preprocessing_fn(inputs):
-        return {"z": tft.scale_to_z_score(inputs["x"]), "label": inputs["label"]}
-
-    with tft_beam.Context(temp_dir=out):
-        transform_fn = ([{"x": 1.0, "label": 0}, {"x": 2.0, "label": 1}], metadata) | tft_beam.AnalyzeDataset(
-            preprocessing_fn)
-        _ = transform_fn | tft_beam.WriteTransformFn(out)
-    return tft.TFTransformOutput(out)
+def write(folder, name: str, rows: list[tuple], schema=SCHEMA) -> None:
+    """Rows of (z values, label values) as one Parquet shard."""
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pa.table({"label": [label for _, label in rows], "z": [z for z, _ in rows]}, schema=schema)
+    pq.write_table(table, folder / name, compression="zstd")
 
 
-def example(**features) -> bytes:
-    kinds = {float: lambda v: tf.train.Feature(float_list=tf.train.FloatList(value=v)),
-             int: lambda v: tf.train.Feature(int64_list=tf.train.Int64List(value=v))}
-    return tf.train.Example(features=tf.train.Features(feature={
-        name: kinds[type(values[0]) if values else float](values) for name, values in features.items()
-    })).SerializeToString()
-
-
-def write(folder, name: str, records: list[bytes], compressed: bool = True) -> None:
-    os.makedirs(folder, exist_ok=True)
-    with tf.io.TFRecordWriter(os.path.join(folder, name), "GZIP" if compressed else None) as writer:
-        for record in records:
-            writer.write(record)
+def one_each(rows):
+    return [([z], [label]) for z, label in rows]
 
 
 def rows_of(columns) -> list[tuple]:
     return sorted(zip(columns["z"].tolist(), columns["label"].tolist(), strict=True))
 
 
-def test_every_row_of_every_shard_comes_back_once_as_one_value_per_feature(tf_transform_output, tmp_path):
-    records = [example(z=[z], label=[label]) for z, label in ROWS]
-    write(tmp_path, "transformed_examples-00000-of-00002.gz", records[:2])
-    write(tmp_path, "transformed_examples-00001-of-00002.gz", records[2:])
-    columns = load_split([str(tmp_path / "*")], tf_transform_output, batch_size=2)
+def test_every_row_of_every_shard_comes_back_once_as_one_value_per_feature(tmp_path):
+    write(tmp_path, "transformed_examples-00000-of-00002.parquet", one_each(ROWS[:2]))
+    write(tmp_path, "transformed_examples-00001-of-00002.parquet", one_each(ROWS[2:]))
+    columns = load_split([str(tmp_path / "*")])
     assert columns["z"].dtype == np.float32 and columns["label"].dtype == np.int64
     assert rows_of(columns) == sorted(ROWS)
 
 
-def test_uncompressed_shards_are_read_too(tf_transform_output, tmp_path):
-    write(tmp_path, "part-0", [example(z=[z], label=[label]) for z, label in ROWS], compressed=False)
-    assert rows_of(load_split([str(tmp_path / "*")], tf_transform_output)) == sorted(ROWS)
-    with open(tmp_path / "part-0", "rb") as f, gzip.open(tmp_path / "other.gz", "wb") as g:
-        g.write(f.read())  # one gzip shard beside a plain one: which is it?
-    with pytest.raises(ValueError, match="transformed examples in .*"):
-        load_split([str(tmp_path / "*")], tf_transform_output)
+def test_only_the_files_the_pattern_names_are_read(tmp_path):
+    write(tmp_path / "Split-train", "part-0.parquet", one_each(ROWS[:3]))
+    write(tmp_path / "Split-eval", "part-0.parquet", one_each(ROWS[3:]))
+    (tmp_path / "Split-train" / "notes.txt").write_text("not data")
+    assert rows_of(load_split([str(tmp_path / "Split-train" / "*.parquet")])) == sorted(ROWS[:3])
+
+
+def test_the_rows_come_in_the_same_order_whatever_the_shards(tmp_path):
+    write(tmp_path / "a", "part-0.parquet", one_each(ROWS))
+    for i, row in enumerate(reversed(ROWS)):
+        write(tmp_path / "b", f"part-{i}.parquet", one_each([row]))
+    first, second = load_split([str(tmp_path / "a" / "*")]), load_split([str(tmp_path / "b" / "*")])
+    assert first["z"].tolist() == second["z"].tolist() and first["label"].tolist() == second["label"].tolist()
 
 
 @pytest.mark.parametrize("bad, says", [
-    ({"z": [1.0]}, r"Feature: label .* is required but could not be found"),  # a value missing
-    ({"z": [1.0, 2.0], "label": [1]}, r"Key: z, .*Values size: 2"),          # two values where Transform writes one
-], ids=["missing", "repeated"])
-def test_a_row_without_exactly_one_value_per_feature_is_an_error_naming_the_feature(tf_transform_output, tmp_path,
-                                                                                   bad, says):
-    write(tmp_path, "transformed_examples-00000-of-00001.gz", [example(z=[0.5], label=[1]), example(**bad)])
+    (([], [1]), r"'z' has 0 values in row 1"),            # a value missing
+    (([1.0, 2.0], [1]), r"'z' has 2 values in row 1"),    # two values where Transform writes one
+    (([1.0], None), r"'label' has 0 values in row 1"),    # a null list
+], ids=["missing", "repeated", "null"])
+def test_a_row_without_exactly_one_value_per_feature_is_an_error_naming_the_feature(tmp_path, bad, says):
+    write(tmp_path, "part-0.parquet", [([0.5], [1]), bad])
     with pytest.raises(ValueError, match=rf"transformed examples in .*{says}"):
-        load_split([str(tmp_path / "*")], tf_transform_output)
+        load_split([str(tmp_path / "*")])
 
 
-def test_a_split_without_rows_gives_empty_columns(tf_transform_output, tmp_path):
-    write(tmp_path, "transformed_examples-00000-of-00001.gz", [])
-    columns = load_split([str(tmp_path / "*")], tf_transform_output)
+def test_a_column_that_is_not_numbers_is_an_error_naming_it(tmp_path):
+    schema = pa.schema([("label", pa.large_list(pa.int64())), ("z", pa.large_list(pa.binary()))])
+    write(tmp_path, "part-0.parquet", [([b"x"], [1])], schema=schema)
+    with pytest.raises(ValueError, match=r"transformed feature 'z' is large_list<\w+: binary>"):
+        load_split([str(tmp_path / "*")])
+
+
+def test_tfrecords_or_no_files_are_an_error_naming_the_files(tmp_path):
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "transformed_examples-00000-of-00001.gz").write_bytes(b"\x1f\x8b not parquet")
+    with pytest.raises(ValueError, match=r"transformed examples in .*old/\*: .*[Pp]arquet"):
+        load_split([str(tmp_path / "old" / "*")])
+    with pytest.raises(ValueError, match=r"transformed examples in .*nothing/\*: no files"):
+        load_split([str(tmp_path / "nothing" / "*")])
+
+
+def test_a_split_without_rows_gives_empty_columns(tmp_path):
+    write(tmp_path, "part-0.parquet", [])
+    columns = load_split([str(tmp_path / "*")])
     assert {name: (len(values), values.dtype) for name, values in columns.items()} == {
         "z": (0, np.float32), "label": (0, np.int64)}
