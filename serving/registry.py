@@ -173,8 +173,9 @@ def _log_tail(path: str, lines: int = 20) -> str:
 
 
 def wait_until(ready, timeout: float, process=None, what: str = "the server", log: str = "") -> None:
-    """Poll `ready()` until it is true; fail clearly if `process` exits or time runs out. A server
-    that exited says why in the end of its log, which the error carries (on_free_ports reads it)."""
+    """Poll `ready()` until it is true; fail clearly if `process` exits or time runs out. Either
+    error carries the end of the server's log: why it exited (on_free_ports reads it), or what
+    it was still doing."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if ready():
@@ -183,4 +184,4 @@ def wait_until(ready, timeout: float, process=None, what: str = "the server", lo
             raise ServingError(f"{what} exited with status {process.returncode} before it was ready"
                                + (_log_tail(log) if log else ""))
         time.sleep(0.1)  # a refused loopback connection costs microseconds; a late start, a pipeline's time
-    raise ServingError(f"{what} was not ready after {timeout:.0f}s" + (f"; its log: {log}" if log else ""))
+    raise ServingError(f"{what} was not ready after {timeout:.0f}s" + (_log_tail(log) if log else ""))
