@@ -6,7 +6,7 @@ trainers read a whole split into memory columns (pipelines/transformed_data.py),
 1.04e6 transformed taxi training rows of bench/train_throughput.py that decoding took 3-6 s,
 more than a fifth of the PyTorch trainer's whole run. Here the same rows are written as
 Parquet, column by column, from the record batches tf.Transform produces (Beam's batched
-Parquet sink, zstd); reading them back took 0.1 s, and the split took a quarter of the bytes.
+Parquet sink, zstd); reading them back took 0.8-0.9 s, and the split took a quarter of the bytes.
 
 The schema is the one TFX's own Parquet output has (tf.Transform's Arrow schema for the
 transformed features: a list column per feature), and the artifact says what it holds
