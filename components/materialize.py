@@ -7,6 +7,8 @@ trainers read a whole split into memory columns (pipelines/transformed_data.py),
 more than a fifth of the PyTorch trainer's whole run. Here the same rows are written as
 Parquet, column by column, from the record batches tf.Transform produces (Beam's batched
 Parquet sink, zstd); reading them back took 0.8-0.9 s, and the split took a quarter of the bytes.
+Writing them costs less too: the Transform on 1e6 taxi rows took 44-47 s, against TFX's
+executor's 62-70 s (alternated); on 15k rows, the same time.
 
 The schema is the one TFX's own Parquet output has (tf.Transform's Arrow schema for the
 transformed features: a list column per feature), and the artifact says what it holds
