@@ -60,9 +60,9 @@ def create_front(cfg: FrontConfig) -> Front:
         # StatisticsGen already described the raw data; skip Transform's own statistics.
         disable_statistics=True,
         force_tf_compat_v1=TF_COMPAT_V1,
-        custom_config={"dataset": cfg.dataset,
+        custom_config={"dataset": cfg.dataset,  # the code: preprocessing_fn's, the dataset's, the executor's
                        "code": code_fingerprint(PREPROCESSING_FN.rsplit(".", 1)[0],
-                                                datasets.load(cfg.dataset).package)},
+                                                datasets.load(cfg.dataset).package, Transform.__module__)},
     )
     transform.add_upstream_node(gate)
     return Front(example_gen, statistics_gen, schema_importer, example_validator, history, gate, transform)

@@ -30,8 +30,6 @@ from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
 
-from components.fingerprint import code_fingerprint
-
 FILE_FORMAT = example_gen_pb2.FileFormat.Name(example_gen_pb2.FILE_FORMAT_PARQUET)
 SUFFIX = ".parquet"
 CODEC = "zstd"  # the smallest of snappy / none / zstd on the taxi rows, and as fast to read
@@ -75,12 +73,8 @@ def mark_parquet(examples) -> None:
 
 
 class Transform(TfxTransform):
-    """TFX's Transform (the same inputs, outputs and options), running Executor."""
+    """TFX's Transform (the same inputs, outputs and options), running Executor. The front
+    puts this module in the code fingerprint of the Transform's custom_config, beside
+    preprocessing_fn's (components/front.py), so an edit here is a cache miss."""
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # A fingerprint of this code among the exec properties: an edit to it is a cache miss
-        # (components/fingerprint.py; TFX's Transform reads only the properties it knows).
-        self.exec_properties["code"] = code_fingerprint(__name__)
