@@ -32,7 +32,7 @@ def _files(file_patterns: list[str]) -> tuple[pyarrow.fs.FileSystem, list[str]]:
         found += [info.path for info in filesystem.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
                   if info.type == pyarrow.fs.FileType.File and fnmatch.fnmatch(info.base_name, names)]
     if not found:
-        raise ValueError(f"transformed examples in {', '.join(file_patterns)}: no files")
+        raise ValueError("no files")
     return filesystem, sorted(found)
 
 
@@ -53,13 +53,10 @@ def _one_number_per_row(name: str, column: pa.ChunkedArray) -> np.ndarray:
 def load_split(file_patterns: list[str]) -> dict[str, np.ndarray]:
     """Transformed examples (Parquet: features and label, one value each) ->
     {name: [rows] array}, in the canonical order."""
-    filesystem, files = _files(file_patterns)
     try:
-        table = pq.read_table(files, filesystem=filesystem)
-    except (pa.ArrowException, OSError) as error:  # not Parquet (TFRecords of another Transform), corrupt
-        raise ValueError(f"transformed examples in {', '.join(file_patterns)}: {error}") from None
-    try:
+        filesystem, files = _files(file_patterns)
+        table = pq.read_table(files, filesystem=filesystem)  # not Parquet (another Transform's TFRecords), corrupt
         columns = {name: _one_number_per_row(name, table.column(name)) for name in table.column_names}
-    except ValueError as error:
+    except (pa.ArrowException, OSError, ValueError) as error:
         raise ValueError(f"transformed examples in {', '.join(file_patterns)}: {error}") from None
     return in_canonical_order(columns)
