@@ -2,7 +2,7 @@
 
     python -m bench.train_throughput [--rows 1300000] [--batch-size 64 [1024 ...]] [--work DIR]
                                      [--device cpu|cuda|all]
-    python -m bench.train_throughput --handover DIR --transform-dir DIR [--batch-size ...] [--device cuda]
+    python -m bench.train_throughput --examples DIR --transform-dir DIR [--batch-size ...] [--device cuda]
 
 Data: --rows rows generated from the taxi sample through tandem's whole front
 (bench/engine_throughput: generate, front_pipeline), once per --work folder; a later run
@@ -15,10 +15,15 @@ artifacts as a pipeline run does) calls the branch's real run_fn on the prepared
 Timed from that call to the last optimizer step, which is the wall time of the training-loss
 event each trainer writes to TensorBoard there (PyTorch: right after the step; Keras: at the
 end of its last epoch, after that epoch's validation pass). So it counts reading the
-Transform's Parquet output, the canonical order, the handover to the PyTorch process, and the loop with
-its periodic eval; not the serving-model export, final eval and report after the last step,
-which the breakdown shows apart. (The PyTorch process starts as run_fn does, before the
-decoding, and waits for the handover: its start overlaps the TF side.)
+Transform's Parquet output, the canonical order, and the loop with its periodic eval; not the
+serving-model export, final eval and report after the last step, which the breakdown shows
+apart. The PyTorch trainer runs twice:
+- torch: as `tandem run` runs it. The run starts the PyTorch runtime's process ahead
+  (pipelines/child.Spare), and its imports (PyTorch, TorchDynamo: 3-4 s here) happen while the
+  front runs, tens of seconds before the Trainer; so here it is started, and ready, before the
+  clock. run_fn hands it the job, and it reads the Parquet splits and trains.
+- torch-cold: no process started ahead (a Kubeflow or Vertex pod, a run that did not start
+  one): run_fn starts it, and its imports are on the clock.
 
 Floor: tandem's own network (Net / build_model, Adam as the trainer sets it) trained for the
 same steps at the same batch (and, on a CPU, the same intra-op threads) on random columns of
@@ -33,11 +38,10 @@ Several --batch-size values give a row each; both trainers train at each. --repe
 each row N times, end-to-end and floor taking turns, and shows the pair with the median ratio
 beside every pair's ratio: on a shared machine both columns drift by 10-40 % between runs.
 
---handover: for a GPU machine without TensorFlow (PyTorch alone, as the PyTorch runtime's
-container has it). DIR is a PyTorch Trainer's handover folder (<model_run>/torch_data:
-train.npz, eval.npz, which the TF side wrote) and --transform-dir its Transform output.
-Only the PyTorch trainer is timed, from starting its process to the last optimizer step;
-the TF side before it (decode, order, npz) is not run, and the table says so.
+--examples: for a GPU machine without TensorFlow (PyTorch alone, as the PyTorch runtime's
+container has it). DIR is a Transform's transformed_examples artifact (its Split-train and
+Split-eval Parquet) and --transform-dir its TransformGraph. Only the PyTorch trainer is timed
+(torch, torch-cold as above), from the job to the last optimizer step, without TFX's executor.
 """
 
 import argparse
@@ -57,18 +61,17 @@ import numpy as np
 from components import datasets
 from components import features as F
 from components.analyzer_results import AnalyzerResults
-from pipelines.child import run_module
-from pipelines.torch_branch import runtime
-from pipelines.torch_branch.runtime import train_args
+from pipelines.child import Spare, run_module, start
+from pipelines.torch_branch.runtime import TRAIN_MODULE, train_args
 from pipelines.training import REPORT_FILE, batches
 
 # TensorFlow-side imports live in the functions that need them: this module also runs the
 # PyTorch floor, in a process that must not load TensorFlow.
 
-RUNTIME_TRAIN = f"{runtime.__name__}.train"  # as trainer.py runs it (that module imports TensorFlow)
 PREPARED = "transform_output.json"  # in --work: the prepared Transform output and its split sizes
 RUN_FNS = {"torch": "pipelines.torch_branch.trainer.run_fn", "keras": "pipelines.keras_branch.trainer.run_fn"}
-TARGET = {"torch": 0.9}  # end-to-end / floor, at least
+TARGET = {"torch": 0.9, "torch-cold": 0.9}  # end-to-end / floor, at least
+SPARE_READY = 120  # seconds a spare may take to import
 WARMUP = 20  # untimed floor steps first: tracing and lazy initialization are not stepping
 
 
@@ -138,8 +141,21 @@ def events(log_dir: str, tag: str) -> dict[int, float]:
             for event in EventFileLoader(path).Load() if any(v.tag == tag for v in event.summary.value)}
 
 
+@contextlib.contextmanager
+def runtime_started(ahead: bool):
+    """The PyTorch runtime's process started ahead and ready (a Spare), or none."""
+    if not ahead:
+        yield
+        return
+    with Spare(TRAIN_MODULE) as spare:
+        if not spare.ready(SPARE_READY):
+            raise RuntimeError(f"the PyTorch runtime started ahead was not ready in {SPARE_READY} s")
+        yield
+
+
 def end_to_end(trainer: str, prepared: dict, hp: dict, out: str) -> dict:
-    """The branch's run_fn through TFX's Trainer executor; seconds to the last step, and where they went."""
+    """The branch's run_fn through TFX's Trainer executor (trainer: torch, torch-cold or
+    keras); seconds to the last step, and where they went."""
     from tfx.components.trainer.executor import GenericExecutor
     from tfx.proto import trainer_pb2
     from tfx.types import artifact_utils, standard_artifacts
@@ -147,7 +163,7 @@ def end_to_end(trainer: str, prepared: dict, hp: dict, out: str) -> dict:
     from tfx.utils import json_utils, proto_utils
 
     from components import materialize
-    from pipelines import child, transformed_data
+    from pipelines import transformed_data
 
     def artifact(kind, uri):
         made = kind()
@@ -162,39 +178,42 @@ def end_to_end(trainer: str, prepared: dict, hp: dict, out: str) -> dict:
     run_dir = os.path.join(out, "model_run")
     outputs = {specs.MODEL_KEY: [artifact(standard_artifacts.Model, os.path.join(out, "model"))],
                specs.MODEL_RUN_KEY: [artifact(standard_artifacts.ModelRun, run_dir)]}
-    properties = {specs.RUN_FN_KEY: RUN_FNS[trainer],
+    properties = {specs.RUN_FN_KEY: RUN_FNS[trainer.split("-")[0]],
                   specs.TRAIN_ARGS_KEY: proto_utils.proto_to_json(trainer_pb2.TrainArgs(num_steps=hp["train_steps"])),
                   specs.EVAL_ARGS_KEY: proto_utils.proto_to_json(trainer_pb2.EvalArgs(num_steps=hp["eval_steps"])),
                   specs.CUSTOM_CONFIG_KEY: json_utils.dumps({"dataset": prepared["dataset"], "train": hp})}
     # The trainers import these by name, and TFX reloads a run_fn's module before it calls it,
     # so they are wrapped where they are defined.
-    spans, patched = {}, [(transformed_data, "in_canonical_order"), (transformed_data, "load_split")]
-    if trainer == "torch":
-        patched.append((child.Child, "finish"))  # the handover: the data is written
-    else:
+    spans, patched = {}, []
+    if trainer == "keras":  # the PyTorch trainer reads in its own process
         from pipelines.keras_branch import model
 
-        patched.append((model, "export_serving_model"))
-    with contextlib.ExitStack() as stack:
+        patched = [(transformed_data, "in_canonical_order"), (transformed_data, "load_split"),
+                   (model, "export_serving_model")]
+    with contextlib.ExitStack() as stack, runtime_started(trainer == "torch"):
         for owner, name in patched:
             stack.enter_context(timed(owner, name, spans))
-        start = time.time()
+        begin = time.time()
         GenericExecutor().Do(inputs, outputs, properties)
         end = time.time()
-    return training_result(trainer, run_dir, spans, start, end)
+    return training_result(trainer, run_dir, spans, begin, end)
 
 
-def from_handover(prepared: dict, hp: dict, out: str) -> dict:
-    """The PyTorch process alone, as run_fn starts it, on a handover folder: seconds from its
-    start to the last optimizer step, and where they went."""
+def without_tensorflow(trainer: str, prepared: dict, hp: dict, out: str) -> dict:
+    """--examples: the PyTorch runtime alone, given the job as run_fn gives it (torch: to a
+    process started ahead; torch-cold: one started with it); seconds to the last optimizer
+    step, and where they went."""
     run_dir = os.path.join(out, "model_run")
     os.makedirs(run_dir)
-    start = time.time()
-    run_module(RUNTIME_TRAIN, *train_args(prepared["handover"], prepared["transform_dir"], prepared["dataset"],
-                                          os.path.join(out, "model"), run_dir, json.dumps(hp)),
-               what="PyTorch training")
-    end = time.time()
-    return training_result("torch", run_dir, {"finish": [(start, end)]}, start, end)
+    splits = [[os.path.join(prepared["examples_dir"], f"Split-{split}", "*")] for split in ("train", "eval")]
+    with runtime_started(trainer == "torch"):
+        begin = time.time()
+        with start(TRAIN_MODULE, *train_args(*splits, prepared["transform_dir"], prepared["dataset"],
+                                             os.path.join(out, "model"), run_dir, json.dumps(hp)),
+                   what="PyTorch training") as training:
+            training.finish()
+        end = time.time()
+    return training_result(trainer, run_dir, {}, begin, end)
 
 
 def training_result(trainer: str, run_dir: str, spans: dict, start: float, end: float) -> dict:
@@ -202,7 +221,7 @@ def training_result(trainer: str, run_dir: str, spans: dict, start: float, end: 
     where_time_went), its optimizer steps and device, from its report and TensorBoard logs."""
     with open(os.path.join(run_dir, REPORT_FILE)) as f:
         report = json.load(f)
-    seconds, parts = where_time_went(trainer, os.path.join(run_dir, trainer), report, spans, start, end)
+    seconds, parts = where_time_went(trainer, os.path.join(run_dir, report["framework"]), report, spans, start, end)
     return {"seconds": seconds, "parts": parts, "steps": report["optimizer_steps"],
             "device": {"gpu": "cuda"}.get(report["device"], report["device"])}
 
@@ -210,9 +229,10 @@ def training_result(trainer: str, run_dir: str, spans: dict, start: float, end: 
 def where_time_went(trainer: str, logs: str, report: dict, spans: dict, start: float, end: float):
     """(seconds from `start` to the last optimizer step, {part: seconds}: how they divide, and
     what came after). `logs`: the trainer's TensorBoard folder, whose events time its loop."""
+    torch = trainer != "keras"
     trained = events(os.path.join(logs, "train"), "epoch_loss")
     last_step = max(trained.values())  # PyTorch logs right after it; Keras after the epoch's validation
-    if trainer == "torch":  # the loop's last statement logs the eval loss
+    if torch:  # the loop's last statement logs the eval loss
         validated = events(os.path.join(logs, "validation"), "epoch_loss")
         loop_start = max(validated.values()) - report["train_seconds"]
     else:  # Keras logs the model summary as fit starts its loop
@@ -221,21 +241,15 @@ def where_time_went(trainer: str, logs: str, report: dict, spans: dict, start: f
     def took(name):
         return sum(b - a for a, b in spans[name])
 
-    parts = {}
-    if "load_split" in spans:  # the TF side ran (not --handover)
-        load, order = took("load_split"), took("in_canonical_order")
-        parts = {"read Parquet": load - order, "canonical order": order}
-    if trainer == "torch":
-        handover = spans["finish"][0][0]
-        if parts:  # the PyTorch process started at `start`, beside the TF side
-            parts["TF side, rest (npz write)"] = handover - start - load
-            parts["handover to the PyTorch loop"] = loop_start - handover
-        else:  # --handover: the PyTorch process starts at the handover
-            parts["PyTorch process to its loop"] = loop_start - handover
+    if torch:  # all in the PyTorch process: its start (cold), reading, order, network
+        started = "read Parquet, order" if trainer == "torch" else "start the PyTorch process, read Parquet, order"
+        parts = {f"job to the loop ({started})": loop_start - start}
     else:
-        parts["rest before the loop (model, fit's setup)"] = loop_start - start - took("load_split")
+        load, order = took("load_split"), took("in_canonical_order")
+        parts = {"read Parquet": load - order, "canonical order": order,
+                 "rest before the loop (model, fit's setup)": loop_start - start - load}
     parts["loop to the last step"] = last_step - loop_start
-    if trainer == "torch":
+    if torch:
         parts["of which eval passes"] = sum(validated[s] - t for s, t in trained.items() if t < last_step)
     parts["after the last step, not counted"] = end - last_step
     if trainer == "keras":
@@ -328,11 +342,11 @@ def child_main(args) -> dict:
         if not tf.config.list_physical_devices("GPU"):
             return {"skipped": "TensorFlow sees no GPU"}
     if args.child == "floor":
-        return torch_floor(prepared, hp, args.device) if args.trainer == "torch" else keras_floor(prepared, hp)
+        return keras_floor(prepared, hp) if args.trainer == "keras" else torch_floor(prepared, hp, args.device)
     out = os.path.join(args.work, "runs", f"{args.trainer}-{args.device}-{hp['batch_size']}")
     shutil.rmtree(out, ignore_errors=True)
-    if prepared.get("handover"):
-        return from_handover(prepared, hp, out)
+    if prepared.get("without_tensorflow"):
+        return without_tensorflow(args.trainer, prepared, hp, out)
     return end_to_end(args.trainer, prepared, hp, out)
 
 
@@ -349,7 +363,7 @@ def measure(kind: str, trainer: str, device: str, work: str, prepared: dict, hp:
 
 
 def table(rows: list[dict]) -> list[str]:
-    head = (f"{'trainer':<7} | {'device':<6} | {'rows':>9} | {'steps':>6} | {'batch':>5} | {'e2e ex/s':>9} | "
+    head = (f"{'trainer':<10} | {'device':<6} | {'rows':>9} | {'steps':>6} | {'batch':>5} | {'e2e ex/s':>9} | "
             f"{'floor ex/s':>10} | {'ratio':>5} | {'target':>6} | met?")
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -357,19 +371,22 @@ def table(rows: list[dict]) -> list[str]:
         e2e, floor = r["steps"] * batch / r["e2e"]["seconds"], r["steps"] * batch / r["floor"]["seconds"]
         target = TARGET.get(r["trainer"])
         met = "-" if target is None else "yes" if e2e / floor >= target else "NO"
-        lines.append(f"{r['trainer']:<7} | {r['device']:<6} | {r['train_rows']:>9,} | {r['steps']:>6,} | "
+        lines.append(f"{r['trainer']:<10} | {r['device']:<6} | {r['train_rows']:>9,} | {r['steps']:>6,} | "
                      f"{batch:>5} | {e2e:>9,.0f} | {floor:>10,.0f} | {e2e / floor:>5.2f} | "
                      f"{f'>= {target}' if target else '-':>6} | {met}")
     return lines
 
 
-def handed_over(data_dir: str, transform_dir: str, dataset: str) -> dict:
-    """--handover: what `prepare` returns, for a handover folder the TF side wrote elsewhere."""
-    label = datasets.load(dataset).label.name
-    with np.load(os.path.join(data_dir, "train.npz")) as train:
-        train_rows = len(train[label])
-    return {"rows": None, "dataset": dataset, "train_rows": train_rows, "handover": os.path.abspath(data_dir),
-            "transform_dir": os.path.abspath(transform_dir)}
+def transform_output(examples_dir: str, transform_dir: str, dataset: str) -> dict:
+    """--examples: what `prepare` returns, for a Transform output made elsewhere."""
+    import pyarrow.parquet as pq
+
+    train = glob.glob(os.path.join(examples_dir, "Split-train", "*"))
+    if not train:
+        raise SystemExit(f"--examples {examples_dir}: no Split-train files (a transformed_examples artifact?)")
+    return {"rows": None, "dataset": dataset, "train_rows": sum(pq.ParquetFile(f).metadata.num_rows for f in train),
+            "examples_dir": os.path.abspath(examples_dir), "transform_dir": os.path.abspath(transform_dir),
+            "without_tensorflow": True}
 
 
 def main():
@@ -384,11 +401,11 @@ def main():
     parser.add_argument("--repeat", type=int, default=1,
                         help="measure each row this many times, end-to-end and floor taking turns, and show the "
                              "pair with the median ratio (a shared machine's speed drifts between runs)")
-    parser.add_argument("--handover", metavar="DIR",
-                        help="no TensorFlow here: time the PyTorch trainer alone from this handover folder "
-                             "(a PyTorch Trainer's torch_data: train.npz, eval.npz)")
-    parser.add_argument("--transform-dir", help="with --handover: its Transform output (the TransformGraph folder)")
-    parser.add_argument("--dataset", default="taxi", help="with --handover: the dataset it holds")
+    parser.add_argument("--examples", metavar="DIR",
+                        help="no TensorFlow here: time the PyTorch trainer alone on this Transform output "
+                             "(a transformed_examples artifact: Split-train, Split-eval Parquet)")
+    parser.add_argument("--transform-dir", help="with --examples: its TransformGraph folder")
+    parser.add_argument("--dataset", default="taxi", help="with --examples: the dataset it holds")
     for hidden in ("--child", "--trainer", "--config", "--prepared"):  # a measurement's own process (see `measure`)
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -397,16 +414,17 @@ def main():
         return
     if args.repeat < 1:
         parser.error("--repeat: at least 1")
-    if args.handover and not args.transform_dir:
-        parser.error("--handover needs --transform-dir")
+    if args.examples and not args.transform_dir:
+        parser.error("--examples needs --transform-dir")
     from pipelines.training import TrainConfig
 
     work = os.path.abspath(args.work)
     os.makedirs(work, exist_ok=True)
-    if args.handover:
-        prepared, trainers = {**handed_over(args.handover, args.transform_dir, args.dataset), "reused": True}, ["torch"]
+    if args.examples:
+        prepared, trainers = {**transform_output(args.examples, args.transform_dir, args.dataset),
+                              "reused": True}, ["torch", "torch-cold"]
     else:
-        prepared, trainers = prepare(args.rows, work), ["torch", "keras"]
+        prepared, trainers = prepare(args.rows, work), ["torch", "torch-cold", "keras"]
     logging.getLogger("absl").setLevel(logging.WARNING)  # run_module logs each child's whole output at INFO
     gpu = json.loads(run_module(__spec__.name, "--child", "probe", what="GPU probe").strip().splitlines()[-1])["gpu"]
     if args.device == "cuda" and not gpu:
@@ -436,10 +454,9 @@ def main():
                 results.append({"trainer": trainer, "device": device, "batch": batch_size,
                                 "train_rows": prepared["train_rows"], "steps": e2e["steps"], "e2e": e2e,
                                 "floor": floor, "ratios": ratios})
-    if args.handover:
-        print(f"\nhandover {prepared['handover']}: the {prepared['train_rows']:,}-row train split, one epoch; "
-              "end-to-end here starts at the PyTorch process (the TF side that wrote the handover -- read, "
-              "order, npz -- did not run here)")
+    if args.examples:
+        print(f"\nTransform output {prepared['examples_dir']}: the {prepared['train_rows']:,}-row train split, one "
+              "epoch; end-to-end here starts at the job given to the PyTorch runtime (no TFX executor here)")
     else:
         print(f"\n{prepared['rows']:,} rows through the front and Transform ({prepared['front_seconds']:.0f} s"
               f"{', prepared by an earlier run' if prepared['reused'] else ''}); each trainer: one epoch of the "
@@ -451,8 +468,9 @@ def main():
         for r in results:
             print(f"  {r['trainer']} {r['device']} batch {r['batch']}: "
                   + ", ".join(f"{ratio:.2f}" for ratio in r["ratios"]))
-    start = "the PyTorch process's start" if args.handover else "the Trainer executor's call of run_fn"
-    print(f"\nend-to-end: {start} to the last optimizer step; seconds by part:")
+    begin = "the job given to the PyTorch runtime" if args.examples else "the Trainer executor's call of run_fn"
+    print(f"\nend-to-end: {begin} to the last optimizer step (torch: its process started ahead, as `tandem run` "
+          "does; torch-cold: started by run_fn); seconds by part:")
     for r in results:
         print(f"  {r['trainer']} {r['device']} batch {r['batch']}: "
               + ", ".join(f"{k} {v:.1f}" for k, v in r["e2e"]["parts"].items()))

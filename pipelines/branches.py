@@ -10,7 +10,7 @@ Both are TFX; they differ only in the framework that trains and serves the model
 from dataclasses import dataclass
 from importlib import import_module
 
-from pipelines.torch_branch.runtime import MODEL_FILE
+from pipelines.torch_branch.runtime import MODEL_FILE, TRAIN_MODULE
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class Branch:
     component_prefix: str  # its component ids: <prefix>Trainer, <prefix>Evaluator, <prefix>Pusher
     module: str  # where its create_branch(cfg, front, branch) is
     serving_file: str = ""  # the served model inside the Trainer's serving folder ("": the folder)
+    spare: str = ""  # a module its Trainer runs as a child, which a local run starts ahead (pipelines/child.Spare)
 
     def create(self, cfg, front) -> list:
         """The branch's components, wired to the front. Its module is imported here, not with
@@ -53,7 +54,8 @@ class Branch:
 KERAS = Branch(key="keras", cli_name="tf", title="TFX / Keras", server="TF Serving",
                component_prefix="Keras", module="pipelines.keras_branch.branch")
 TORCH = Branch(key="torch", cli_name="torch", title="PyTorch", server="TorchServe",
-               component_prefix="Torch", module="pipelines.torch_branch.branch", serving_file=MODEL_FILE)
+               component_prefix="Torch", module="pipelines.torch_branch.branch", serving_file=MODEL_FILE,
+               spare=TRAIN_MODULE)
 BRANCHES = {b.key: b for b in (KERAS, TORCH)}
 
 

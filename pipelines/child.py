@@ -2,13 +2,25 @@
 runtime (the two cannot share a process), and how the comparison scores each framework in a
 process of its own. One way, one error message: the child's last error line; all its
 output goes to the log. `run_module` runs one to its end; a `Child` starts now and gets its
-input later (the comparison's scorers import their framework meanwhile)."""
+input later (the comparison's scorers import their framework meanwhile).
 
+A `Spare` is started ahead of its job, so that its imports run beside other work (the PyTorch
+runtime's, 3-4 s, beside the pipeline's front): `start(module, args...)`, in the process that
+started it or in one that process started later, gives it `args` as its job, where a plain
+Child would have been started with them. The module's side is `serve`.
+"""
+
+import contextlib
 import logging
 import os
+import secrets
+import select
 import signal
 import subprocess
 import sys
+import threading
+import traceback
+from multiprocessing.connection import AuthenticationError, Client, Listener
 
 
 class ChildProcessFailed(RuntimeError):
@@ -67,3 +79,142 @@ def run_module(module: str, *args: str, what: str, env: dict[str, str] | None = 
     its stdout, or raises ChildProcessFailed."""
     with Child(module, *args, what=what, env=env) as child:
         return child.finish()
+
+
+# ------------------------------------------------ started ahead of the job: Spare, start, serve
+
+SPARE_KEY = "TANDEM_SPARE_KEY"  # in a spare's environment: the key its taker proves it holds
+READY = b"ready"  # a spare's first line on stdout: it listens, its imports done
+
+
+def spare_variable(module: str) -> str:
+    """The environment variable that names a spare of `module`: "SOCKET KEY"."""
+    return "TANDEM_SPARE_" + module.upper().replace(".", "_")
+
+
+class Spare:
+    """`python -m module --serve SOCKET`, started now for a job that comes later: it imports,
+    then waits on a local socket (Linux's abstract namespace: no file to clean up; a key
+    guards it) for one job, the arguments the module would have been started with. This
+    process's environment names it, so that `start` here, or in a process started from here
+    afterwards (the run's workers, pipelines/local_dag.py), takes it. Its output goes to this
+    process's stderr (a run's log). close() ends it, taken or not; it also ends when this
+    process does (its stdin closes)."""
+
+    def __init__(self, module: str):
+        self.socket, key = f"tandem-spare-{secrets.token_hex(8)}", secrets.token_hex(16)
+        self.process = subprocess.Popen([sys.executable, "-m", module, "--serve", self.socket],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        env={**os.environ, SPARE_KEY: key})
+        self.variable = spare_variable(module)
+        os.environ[self.variable] = f"{self.socket} {key}"
+
+    def __enter__(self) -> "Spare":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def ready(self, timeout: float) -> bool:
+        """Whether it listens within `timeout` seconds (what a benchmark waits for)."""
+        readable, _, _ = select.select([self.process.stdout], [], [], timeout)
+        return bool(readable) and self.process.stdout.readline().strip() == READY
+
+    def close(self) -> None:
+        if os.environ.get(self.variable, "").startswith(self.socket + " "):
+            del os.environ[self.variable]
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.process.stdin.close()
+        self.process.stdout.close()
+
+
+class _Taken:
+    """A Spare that took a job: what a Child is for one started with it. finish() waits for
+    its output (or raises ChildProcessFailed); leaving the `with` block unfinished kills it."""
+
+    def __init__(self, connection, module: str, what: str):
+        self.connection, self.module, self.what = connection, module, what
+        self.pid, self.finished = connection.recv(), False
+
+    def __enter__(self) -> "_Taken":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self.finished:
+            with contextlib.suppress(ProcessLookupError):  # it has just ended
+                os.kill(self.pid, signal.SIGKILL)
+        self.connection.close()
+
+    def finish(self, input: str = "") -> str:
+        while not self.connection.poll(0.5):  # as Child.finish: a stop raised in this thread lands
+            pass
+        try:
+            how, said = self.connection.recv()
+        except EOFError:  # it exited without a word: a signal (the OOM killer's SIGKILL), or close()
+            raise ChildProcessFailed(f"{self.what} ended before it finished: its process (python -m {self.module}, "
+                                     "started ahead) exited; its log says why") from None
+        finally:
+            self.finished = True
+        if how == "failed":  # serve() exits 1 after it says so
+            raise ChildProcessFailed(f"{self.what} failed (exit 1): {said}")
+        logging.getLogger("absl").info("%s (python -m %s, started ahead) output:\n%s", self.what, self.module, said)
+        return said
+
+
+def start(module: str, *args: str, what: str) -> "Child | _Taken":
+    """`python -m module args...`: a Spare of `module` named in this environment, given `args`
+    as its job, if it listens and no one took it; else a Child started now."""
+    advertised = os.environ.get(spare_variable(module))
+    if advertised:
+        socket, key = advertised.split()
+        try:
+            connection = Client("\0" + socket, "AF_UNIX", authkey=bytes.fromhex(key))
+        except (OSError, EOFError, AuthenticationError):  # not listening yet, taken, or gone
+            logging.getLogger("absl").info("no spare of %s to take: starting one", module)
+        else:
+            try:
+                connection.send(list(args))
+                return _Taken(connection, module, what)
+            except (OSError, EOFError):  # it died as it took the job
+                connection.close()
+    return Child(module, *args, what=what)
+
+
+def _last_line(error: BaseException) -> str:
+    """What a Child's last error line would have said: a SystemExit's message, else the
+    traceback's last line."""
+    if isinstance(error, SystemExit) and isinstance(error.code, str):
+        return error.code
+    return traceback.format_exception_only(error)[-1].strip()
+
+
+def serve(socket: str, job) -> None:
+    """A Spare's side, after its imports: say READY, take one job (its arguments), run
+    `job(args)` -> its output, and tell the taker; a failed job exits 1, as a Child would."""
+    ready = os.fdopen(os.dup(1), "wb", buffering=0)  # the pipe its starter reads READY from
+    os.dup2(2, 1)  # and then no more: any other output goes to the log
+    taken = threading.Event()
+
+    def end_with_its_starter():  # its stdin closes when the process that started it ends
+        sys.stdin.read()
+        if not taken.is_set():  # no one can take it any more; a job taken runs to its end
+            os._exit(1)
+
+    threading.Thread(target=end_with_its_starter, daemon=True).start()
+    with Listener("\0" + socket, "AF_UNIX", authkey=bytes.fromhex(os.environ.pop(SPARE_KEY))) as listener:
+        ready.write(READY + b"\n")
+        ready.close()
+        connection = listener.accept()
+        taken.set()
+    with connection:
+        connection.send(os.getpid())
+        args = connection.recv()
+        try:
+            out = job(args)
+        except BaseException as error:  # noqa: BLE001 - told to the taker, as a Child's exit would
+            traceback.print_exc()
+            connection.send(("failed", _last_line(error)))
+            raise SystemExit(1) from None
+        connection.send(("done", out))

@@ -22,6 +22,7 @@ from tfx.orchestration.pipeline import Pipeline
 from tfx.orchestration.portable import runtime_parameter_utils
 
 from components.validate import DataValidationError
+from pipelines.child import Spare
 from pipelines.interrupts import Interrupted, Terminated, insisting_signals
 from pipelines.local_dag import CACHED, STARTED, ConcurrentLocalDagRunner, NodeFailed, root_cause_message
 
@@ -82,16 +83,20 @@ def _quiet_logs(verbose: bool):
 
 
 def run_pipeline(pipeline: Pipeline, run_id: str | None = None, echo=print, verbose: bool = False,
-                 workers: int = 0) -> float:
+                 workers: int = 0, spares: tuple[str, ...] = ()) -> float:
     """Run to the end under `run_id`, or raise DataValidationError / PipelineError /
     Interrupted; returns seconds taken. `workers`: processes that run nodes beside this one
-    (pipelines/local_dag.py): one per branch beyond the first."""
+    (pipelines/local_dag.py): one per branch beyond the first. `spares`: modules a node runs as
+    a child process, started now (pipelines/child.Spare), so that their imports overlap the
+    nodes before it (the PyTorch runtime's 3-4 s, beside the front); ended with the run."""
     os.makedirs(os.path.dirname(pipeline.metadata_connection_config.sqlite.filename_uri), exist_ok=True)
     ir = compiler.Compiler().compile(pipeline)
     if run_id:  # LocalDagRunner would name the run by the clock; ours names it first
         runtime_parameter_utils.substitute_runtime_parameter(ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
     start, progress = time.time(), _Progress(echo)
-    with _quiet_logs(verbose):
+    with _quiet_logs(verbose), contextlib.ExitStack() as started:
+        for module in spares:
+            started.enter_context(Spare(module))
         try:
             with insisting_signals():  # Keras and TensorFlow can swallow what a signal raises
                 ConcurrentLocalDagRunner(workers, report=progress).run_with_ir(ir)

@@ -101,3 +101,18 @@ def child_processes(pid: int) -> list[int]:
                 with contextlib.suppress(OSError):
                     found += child_processes(child)
     return found
+
+
+def write_transformed_split(folder, columns: dict) -> list[str]:
+    """In-memory transformed columns ({name: [rows] array}) as the Transform writes a split:
+    a Parquet shard, a list column per feature (components/materialize.py); its file
+    pattern, as TFX's FnArgs names a split's files."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    os.makedirs(folder, exist_ok=True)
+    table = pa.table({name: pa.array([[v] for v in values.tolist()],
+                                     pa.large_list(pa.from_numpy_dtype(values.dtype)))
+                      for name, values in columns.items()})
+    pq.write_table(table, os.path.join(folder, "transformed_examples-00000-of-00001.parquet"))
+    return [os.path.join(str(folder), "*")]

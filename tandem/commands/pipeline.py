@@ -79,7 +79,8 @@ def run(args) -> int:
         print(f"tandem: Beam: {_engine(cfg.beam_args)}")
         try:
             seconds = run_pipeline(create_pipeline(cfg, branches), run_id=run_id, verbose=args.verbose,
-                                   workers=len(branches) - 1)  # each branch beyond one in a process of its own
+                                   workers=len(branches) - 1,  # each branch beyond one in a process of its own
+                                   spares=tuple(b.spare for b in branches if b.spare))
         except DataValidationError as error:
             print(f"tandem: STOPPED by the validation gate: nothing was trained or pushed.\n{error}", file=terminal)
             return INVALID_DATA

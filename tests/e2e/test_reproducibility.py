@@ -26,6 +26,7 @@ from helpers import REPO, SAMPLE_CSV, TAXI
 from components.analyzer_results import AnalyzerResults
 from pipelines.home import metadata_path, pipeline_name
 from pipelines.training import REPORT_FILE
+from pipelines.transformed_data import load_split
 from reporting.summary import run_summary
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("reproducibility")]
@@ -79,13 +80,13 @@ def test_the_transform_computes_the_same_analyzer_results(homes):
 
 
 def test_both_trainers_read_the_same_training_data(homes):
-    """The PyTorch trainer's export of the transformed splits, in the canonical order both
-    trainers read them in: any difference upstream shows here first."""
+    """The transformed splits as both trainers read them (transformed_data.load_split: the
+    Transform's Parquet, in the canonical order): any difference upstream shows here first."""
     for split in ("train", "eval"):
-        first, second = (np.load(os.path.join(artifact(home, "TorchTrainer/model_run/*"), "torch_data", f"{split}.npz"))
-                         for home in homes)
-        assert sorted(first.files) == sorted(second.files)
-        for name in first.files:
+        first, second = (load_split([os.path.join(artifact(home, "Transform/transformed_examples/*"),
+                                                  f"Split-{split}", "*")]) for home in homes)
+        assert sorted(first) == sorted(second) and len(first[TAXI.label.name]) > 0
+        for name in first:
             np.testing.assert_array_equal(first[name], second[name], err_msg=f"{split}: {name}")
 
 

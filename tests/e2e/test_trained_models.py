@@ -98,17 +98,18 @@ def test_both_trainers_report_and_log_for_tensorboard_the_same_way(taxi_run, tra
 
 def test_the_pytorch_trainer_is_bit_reproducible_on_the_same_data(taxi_run, tmp_path):
     home, _ = taxi_run
-    _, run_dir = trainer_outputs(home, "TorchTrainer")
-    transform_dir = sorted(glob.glob(os.path.join(home, "pipelines", "tandem-taxi", "Transform", "transform_graph",
-                                                  "*")))[0]
+    transform = os.path.join(home, "pipelines", "tandem-taxi", "Transform")
+    transform_dir = sorted(glob.glob(os.path.join(transform, "transform_graph", "*")))[0]
+    examples = sorted(glob.glob(os.path.join(transform, "transformed_examples", "*")))[0]
     config = json.dumps({**TrainConfig().__dict__, "hidden_units": [64, 32], "train_steps": 50})
     models = []
     for attempt in ("a", "b"):
         out = subprocess.run([sys.executable, "-m", "pipelines.torch_branch.runtime.train",
-                              "--data", os.path.join(run_dir, "torch_data"), "--transform-dir", transform_dir,
-                              "--dataset", "taxi", "--model-dir", str(tmp_path / attempt),
-                              "--run-dir", str(tmp_path / f"run-{attempt}"), "--config", config],
-                             capture_output=True, text=True)
+                              "--train-files", os.path.join(examples, "Split-train", "*"),
+                              "--eval-files", os.path.join(examples, "Split-eval", "*"),
+                              "--transform-dir", transform_dir, "--dataset", "taxi",
+                              "--model-dir", str(tmp_path / attempt), "--run-dir", str(tmp_path / f"run-{attempt}"),
+                              "--config", config], capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         models.append(str(tmp_path / attempt / "model.pt"))
     np.savez(tmp_path / "rows.npz", **raw_columns())

@@ -1,6 +1,6 @@
 """Small TFX components for tests/unit/test_local_dag.py: each notes when it starts and
-ends in a shared log, then works (sleeps, fails, runs a child process, or loses the first
-stop raised in it)."""
+ends in a shared log, then works (sleeps, fails, runs a child process, takes the run's spare,
+or loses the first stop raised in it)."""
 
 import os
 import time
@@ -11,7 +11,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.orchestration.metadata import sqlite_metadata_connection_config
 from tfx.orchestration.pipeline import Pipeline
 
-from pipelines.child import run_module
+from pipelines.child import run_module, serve, start
 
 
 def note(log: str, what: str) -> None:
@@ -22,6 +22,7 @@ def note(log: str, what: str) -> None:
 @component
 def Step(log: Parameter[str], name: Parameter[str], work: Parameter[str] = "", seconds: Parameter[float] = 0.0) -> None:
     """work: "" (sleep `seconds`), "fail", "child" (a child process that sleeps `seconds`),
+    "spare" (runs `python -m dag_nodes whoami` through child.start: the run's spare, if it can),
     "stubborn" (sleeps `seconds` in steps, losing the first exception raised in it) or
     "silencing" (sleeps `seconds` with absl's verbosity at FATAL, as TensorFlow sets it while
     it saves a SavedModel)."""
@@ -31,6 +32,9 @@ def Step(log: Parameter[str], name: Parameter[str], work: Parameter[str] = "", s
         raise ValueError("the step's input is empty")
     if work == "child":
         run_module("dag_nodes", "sleep", str(seconds), what="a sleeping child")
+    elif work == "spare":
+        with start("dag_nodes", "whoami", what="who ran it") as job:
+            note(log, f"{name} ran by {job.finish().strip()}")
     elif work == "stubborn":
         lost = False
         end = time.monotonic() + seconds
@@ -64,7 +68,12 @@ def pipeline(root: str, log: str, steps: dict[str, dict], after: dict[str, list[
                     metadata_connection_config=sqlite_metadata_connection_config(f"{root}/metadata.db"))
 
 
-if __name__ == "__main__":  # python -m dag_nodes sleep SECONDS: the child process of a "child" step
+if __name__ == "__main__":  # the child process of a "child" or "spare" step
     import sys
 
-    time.sleep(float(sys.argv[2]))
+    if sys.argv[1] == "--serve":  # started ahead by the run (run_pipeline's spares)
+        serve(sys.argv[2], lambda args: f"spare {os.getpid()}")
+    elif sys.argv[1] == "whoami":  # started now
+        print(f"child {os.getpid()}")
+    else:  # sleep SECONDS
+        time.sleep(float(sys.argv[2]))

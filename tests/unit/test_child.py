@@ -1,14 +1,17 @@
-"""pipelines/child.run_module: how the TensorFlow side starts the PyTorch runtime and the
-benches start their measurements. A failure names what failed and why, in one line."""
+"""pipelines/child: how the TensorFlow side starts the PyTorch runtime (now, or ahead of its
+job: Spare) and the benches start their measurements. A failure names what failed and why,
+in one line, however the child was started."""
 
 import os
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 from helpers import child_processes
 
-from pipelines.child import Child, ChildProcessFailed, run_module
+from pipelines.child import Child, ChildProcessFailed, Spare, run_module, start
 from pipelines.local_dag import raise_in
 
 
@@ -22,7 +25,27 @@ def modules(tmp_path):
                                         "sys.stderr.flush()\nos.kill(os.getpid(), signal.SIGKILL)\n")
     (tmp_path / "sleeps.py").write_text("import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(60)\n")
     (tmp_path / "shouts.py").write_text("import sys\nprint(sys.stdin.read().upper(), end='')\n")
-    return {"PYTHONPATH": str(tmp_path)}
+    (tmp_path / "served.py").write_text(SERVED)
+    return {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.getcwd()])}
+
+
+# A module that runs as a Child (its job in its arguments) or as a Spare (--serve SOCKET); its
+# output says which process ran the job.
+SERVED = """import os, sys, time
+from pipelines.child import serve
+
+def job(args):
+    if args[0] == "fail":
+        raise ValueError("the rows are empty")
+    if args[0] == "sleep":
+        time.sleep(60)
+    return f"{os.getpid()} {' '.join(args).upper()}"
+
+if sys.argv[1:2] == ["--serve"]:
+    serve(sys.argv[2], job)
+else:
+    print(job(sys.argv[1:]))
+"""
 
 
 def test_its_output_comes_back_and_its_environment_gets_the_extra_variables(modules):
@@ -71,3 +94,92 @@ def test_a_stop_raised_in_its_thread_ends_the_child_at_once(modules, tmp_path):
     thread.join(30)
     assert ended and ended[0] - stopped < 5, "the wait did not see the stop"  # the child sleeps 60 s
     assert children and not [pid for pid in children if os.path.exists(f"/proc/{pid}")]
+
+
+# ------------------------------------------------------------ Spare: started ahead of its job
+
+@pytest.fixture
+def spare(modules, monkeypatch):
+    for name, value in modules.items():
+        monkeypatch.setenv(name, value)
+    with Spare("served") as started:
+        assert started.ready(120), "the spare did not come to listen"
+        yield started
+
+
+def ran(output: str) -> tuple[int, str]:
+    pid, said = output.strip().split(" ", 1)
+    return int(pid), said
+
+
+def test_a_spare_takes_the_first_job_and_a_later_one_starts_a_child(spare):
+    with start("served", "train", "rows", what="training") as job:
+        pid, said = ran(job.finish())
+    assert (pid, said) == (spare.process.pid, "TRAIN ROWS")
+    with start("served", "again", what="training") as job:  # taken once: this one starts now
+        pid, said = ran(job.finish())
+    assert said == "AGAIN" and pid != spare.process.pid
+
+
+def test_a_process_started_after_the_spare_takes_it(spare):
+    """The run's worker processes (pipelines/local_dag.py) start after the spare: the one that
+    runs the Trainer takes it."""
+    taker = subprocess.run([sys.executable, "-c", "from pipelines.child import start\n"
+                            "with start('served', 'from', 'a', 'worker', what='training') as job:\n"
+                            "    print(job.finish())"], capture_output=True, text=True, timeout=120)
+    assert taker.returncode == 0, taker.stderr
+    assert ran(taker.stdout) == (spare.process.pid, "FROM A WORKER")
+
+
+def test_without_a_spare_the_job_starts_a_child(modules, monkeypatch):
+    for name, value in modules.items():
+        monkeypatch.setenv(name, value)
+    with start("served", "cold", what="training") as job:
+        pid, said = ran(job.finish())
+    assert said == "COLD" and pid not in (os.getpid(), *child_processes(os.getpid()))  # it has ended
+
+
+def test_a_failed_job_says_the_same_taken_ahead_or_started_now(spare):
+    with pytest.raises(ChildProcessFailed) as ahead, start("served", "fail", what="training") as job:
+        job.finish()
+    with pytest.raises(ChildProcessFailed) as now, start("served", "fail", what="training") as job:
+        job.finish()
+    assert str(ahead.value) == str(now.value) == "training failed (exit 1): ValueError: the rows are empty"
+    assert spare.process.wait(30) == 1
+
+
+def test_a_spare_killed_at_its_job_is_a_clear_failure(spare):
+    with pytest.raises(ChildProcessFailed, match=r"^training ended before it finished: its process "
+                                                 r"\(python -m served, started ahead\) exited"), \
+            start("served", "sleep", what="training") as job:
+        threading.Timer(1.0, spare.process.kill).start()
+        job.finish()
+
+
+def test_a_stop_raised_while_a_spare_works_ends_it(spare):
+    """As for a Child: the wait sees the stop raised in its thread, and the spare does not outlive it."""
+    ended = []
+
+    def wait_for_spare():
+        try:
+            with start("served", "sleep", what="sleeping") as job:
+                job.finish()
+        except KeyboardInterrupt:
+            ended.append(time.monotonic())
+
+    thread = threading.Thread(target=wait_for_spare)
+    thread.start()
+    time.sleep(1.0)  # it has taken the job
+    stopped = time.monotonic()
+    raise_in(thread, KeyboardInterrupt)
+    thread.join(30)
+    assert ended and ended[0] - stopped < 5, "the wait did not see the stop"
+    assert spare.process.wait(10) == -9  # killed, not left sleeping
+
+
+def test_a_spare_no_one_takes_ends_with_its_run(modules, monkeypatch):
+    for name, value in modules.items():
+        monkeypatch.setenv(name, value)
+    with Spare("served") as spare:
+        assert spare.ready(120) and os.environ.get("TANDEM_SPARE_SERVED")
+    assert spare.process.returncode is not None and "TANDEM_SPARE_SERVED" not in os.environ

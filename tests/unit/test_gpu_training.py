@@ -17,6 +17,7 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import write_transformed_split
 
 from components import datasets
 from components import features as F
@@ -57,7 +58,7 @@ def handmade_transform_output(folder) -> tuple[str, dict[str, int]]:
 
 
 def transformed_split(rows: int, sizes: dict[str, int], rng) -> dict[str, np.ndarray]:
-    """A transformed split as run_fn hands it over; the label follows two features, so the
+    """A transformed split's columns; the label follows two features, so the
     model has something to learn."""
     columns = {F.transformed_name(f.name): rng.standard_normal(rows).astype(np.float32) if isinstance(f, F.Numeric)
                else rng.integers(0, sizes[f.name], rows) for f in TAXI.features}
@@ -82,23 +83,23 @@ def raw_rows(rng) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    """(transform folder, handover folder, raw rows file)."""
+    """(transform folder, train files, eval files, raw rows file)."""
     root, rng = tmp_path_factory.mktemp("gpu_training"), np.random.default_rng(7)
     transform_dir, sizes = handmade_transform_output(root / "transform")
-    (root / "data").mkdir()
-    np.savez(root / "data" / "train.npz", **transformed_split(TRAIN_ROWS, sizes, rng))
-    np.savez(root / "data" / "eval.npz", **transformed_split(EVAL_ROWS, sizes, rng))
+    train_files = write_transformed_split(root / "Split-train", transformed_split(TRAIN_ROWS, sizes, rng))
+    eval_files = write_transformed_split(root / "Split-eval", transformed_split(EVAL_ROWS, sizes, rng))
     np.savez(root / "rows.npz", **raw_rows(rng))
-    return transform_dir, str(root / "data"), str(root / "rows.npz")
+    return transform_dir, train_files, eval_files, str(root / "rows.npz")
 
 
 def train(inputs, out, device: str) -> dict:
     """The trainer's process, as run_fn starts it; its report. device "cpu": CUDA hidden."""
-    transform_dir, data_dir, _ = inputs
+    transform_dir, train_files, eval_files, _ = inputs
     config = json.dumps(dataclasses.asdict(TrainConfig(train_steps=200, batch_size=64)))
     env = {**os.environ, **({"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {})}
     done = subprocess.run([sys.executable, "-m", "pipelines.torch_branch.runtime.train",
-                           *train_args(data_dir, transform_dir, TAXI.name, str(out / "model"), str(out), config)],
+                           *train_args(train_files, eval_files, transform_dir, TAXI.name, str(out / "model"), str(out),
+                                       config)],
                           cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
@@ -106,7 +107,7 @@ def train(inputs, out, device: str) -> dict:
 
 def score(inputs, out) -> np.ndarray:
     """The model's probabilities for the raw rows, by the runtime's scorer on the CPU."""
-    done = subprocess.run([sys.executable, "-m", "pipelines.torch_branch.runtime.predict", "--rows", inputs[2],
+    done = subprocess.run([sys.executable, "-m", "pipelines.torch_branch.runtime.predict", "--rows", inputs[3],
                            "--out", str(out / "scores.npz"), f"model={out / 'model' / MODEL_FILE}"],
                           cwd=REPO, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -139,3 +139,22 @@ def test_a_signal_stops_every_running_node_even_one_that_loses_it_and_their_chil
     assert (processes(log)["torch"] != run.pid) == bool(workers)
     assert [pid for pid in children if os.path.exists(f"/proc/{pid}")] == []
 
+
+
+@WORKERS
+def test_a_spare_the_run_starts_is_taken_by_one_node_in_either_process(tmp_path, workers):
+    """run_pipeline(spares=...) as `tandem run` starts the PyTorch runtime: a node, in this
+    process or a worker, takes it; a second node that asks starts a child of its own; the run
+    ends it."""
+    log = str(tmp_path / "log")
+    steps = {"front": {"seconds": WORKER_READY if workers else 5.0}, "keras": {"work": "spare"},
+             "torch": {"work": "spare"}}
+    run_pipeline(pipeline(str(tmp_path), log, steps, {"keras": ["front"], "torch": ["front"]}),
+                 echo=lambda line: None, workers=workers, spares=("dag_nodes",))
+    ran_by = dict(line.split(" ran by ") for line in events(log) if " ran by " in line)
+    assert sorted(how.split()[0] for how in ran_by.values()) == ["child", "spare"], ran_by
+    if workers:  # the two nodes ran in two processes: both could reach the spare
+        ran_in = processes(log)
+        assert ran_in["keras"] != ran_in["torch"]
+    spare_pid = int(next(how for how in ran_by.values() if how.startswith("spare")).split()[1])
+    assert not os.path.exists(f"/proc/{spare_pid}") and "TANDEM_SPARE_DAG_NODES" not in os.environ

@@ -10,22 +10,21 @@ import functools
 import json
 import os
 import pkgutil
-import shutil
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import tensorflow_data_validation as tfdv
 import tensorflow_transform.beam as tft_beam
-from helpers import REPO, TAXI
+from helpers import REPO, TAXI, write_transformed_split
 from tensorflow_transform.tf_metadata import dataset_metadata
 
 import pipelines.torch_branch.runtime as runtime
 from components import features as F
 from components.analyzer_results import AnalyzerResults
 from components.transform import TF_COMPAT_V1, preprocessing_fn
+from pipelines.child import READY, SPARE_KEY, spare_variable, start
 from pipelines.training import TrainConfig
 
 pytestmark = pytest.mark.xdist_group("runtime_boundary")  # shares a module-scoped fixture
@@ -76,8 +75,8 @@ def synthetic_row(i: int) -> dict:
 
 
 def as_columns(rows: list[dict]) -> dict[str, np.ndarray]:
-    """Transformed rows as train.py reads them: one [rows] array per transformed feature
-    (float32 z-scores, int64 indices) and the label (int64)."""
+    """Transformed rows as columns: one [rows] array per transformed feature (float32
+    z-scores, int64 indices) and the label (int64)."""
     numeric = {F.transformed_name(f.name) for f in TAXI.numeric}
     return {name: np.array([r[name] for r in rows], np.float32 if name in numeric else np.int64) for name in rows[0]}
 
@@ -85,9 +84,9 @@ def as_columns(rows: list[dict]) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def training_inputs(tmp_path_factory):
     """A tiny Transform output (tf.Transform's Beam implementation) and its transformed
-    splits as train.npz / eval.npz."""
+    splits as the Transform writes them: (transform folder, train files, eval files)."""
     root = tmp_path_factory.mktemp("runtime_train")
-    transform_dir, data_dir = str(root / "transform"), root / "data"
+    transform_dir = str(root / "transform")
     metadata = dataset_metadata.DatasetMetadata(tfdv.load_schema_text(TAXI.schema_path))
     fn = functools.partial(preprocessing_fn, custom_config={"dataset": TAXI.name})
     rows = [synthetic_row(i) for i in range(24)]
@@ -95,20 +94,19 @@ def training_inputs(tmp_path_factory):
         (transformed, _), transform_fn = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
         _ = transform_fn | tft_beam.WriteTransformFn(transform_dir)
     AnalyzerResults.read(transform_dir)  # what train.py reads
-    data_dir.mkdir()
-    np.savez(data_dir / "train.npz", **as_columns(transformed[:16]))
-    np.savez(data_dir / "eval.npz", **as_columns(transformed[16:]))
-    return transform_dir, str(data_dir)
+    return (transform_dir, write_transformed_split(root / "Split-train", as_columns(transformed[:16])),
+            write_transformed_split(root / "Split-eval", as_columns(transformed[16:])))
+
+
+CONFIG = json.dumps(dataclasses.asdict(TrainConfig(train_steps=4, batch_size=4, hidden_units=(8,))))
 
 
 def test_training_runs_to_the_end_without_tensorflow(training_inputs, tmp_path):
-    transform_dir, data_dir = training_inputs
+    transform_dir, train_files, eval_files = training_inputs
     model_dir, run_dir = tmp_path / "model", tmp_path / "run"
     run_dir.mkdir()
-    config = dataclasses.asdict(TrainConfig(train_steps=4, batch_size=4, hidden_units=(8,)))
-    out = tf_free("run", "pipelines.torch_branch.runtime.train", "--data", data_dir, "--transform-dir", transform_dir,
-                  "--dataset", TAXI.name, "--model-dir", str(model_dir), "--run-dir", str(run_dir),
-                  "--config", json.dumps(config))
+    out = tf_free("run", runtime.TRAIN_MODULE, *runtime.train_args(train_files, eval_files, transform_dir, TAXI.name,
+                                                                  str(model_dir), str(run_dir), CONFIG))
     assert out.returncode == 0, out.stderr
     assert (model_dir / runtime.MODEL_FILE).is_file()
     assert json.loads(out.stdout.splitlines()[-1])["train_steps"] == 4
@@ -116,51 +114,29 @@ def test_training_runs_to_the_end_without_tensorflow(training_inputs, tmp_path):
         assert any(f.name.startswith("events.out.tfevents") for f in (run_dir / "torch" / split).iterdir()), split
 
 
-# ------------------------------------------- --wait-for-data: started before the data exists
+# ------------------------------------------- --serve: started ahead of its job (child.Spare)
 
-def _start_waiting(data_dir, transform_dir, out) -> subprocess.Popen:
-    """train.py --wait-for-data, as the PyTorch trainer's run_fn starts it."""
-    config = json.dumps(dataclasses.asdict(TrainConfig(train_steps=4, batch_size=4, hidden_units=(8,))))
-    return subprocess.Popen([sys.executable, RUNNER, "run", "pipelines.torch_branch.runtime.train",
-                             *runtime.train_args(str(data_dir), transform_dir, TAXI.name, str(out / "model"),
-                                                 str(out), config, wait_for_data=True)],
-                            cwd=REPO, env={**os.environ, "PYTHONPATH": REPO}, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _reading_stdin(process: subprocess.Popen, timeout: float = 120.0) -> bool:
-    """Whether the process's main thread came to block in read(2) on fd 0 (Linux'
-    /proc/PID/syscall: the syscall's number, 0 on x86-64 and arm64's 63, then its first argument)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        with open(f"/proc/{process.pid}/syscall") as f:
-            if f.read().split()[:2] in (["0", "0x0"], ["63", "0x0"]):
-                return True
-        time.sleep(0.1)
-    return False
-
-
-def test_waiting_training_reads_the_data_only_once_told(training_inputs, tmp_path):
-    transform_dir, good = training_inputs
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    bad = {name: np.full(16, 10**6, np.int64) for name in np.load(os.path.join(good, "train.npz")).files}
-    for split in ("train", "eval"):  # indices far outside every one-hot width: read now, training would fail
-        np.savez(data_dir / f"{split}.npz", **bad)
-    process = _start_waiting(data_dir, transform_dir, tmp_path)
-    assert _reading_stdin(process), process.communicate()[1][-2000:]
-    for split in ("train", "eval"):  # the TF side writes the real splits, then says so
-        shutil.copy(os.path.join(good, f"{split}.npz"), data_dir / f"{split}.npz")
-    stdout, stderr = process.communicate(runtime.DATA_WRITTEN, timeout=300)
-    assert process.returncode == 0, stderr[-2000:]
-    assert json.loads(stdout.splitlines()[-1])["train_steps"] == 4
-    assert (tmp_path / "model" / runtime.MODEL_FILE).is_file()
-
-
-def test_waiting_training_stops_if_the_data_never_comes(training_inputs, tmp_path):
-    transform_dir, _ = training_inputs
-    process = _start_waiting(tmp_path / "never-written", transform_dir, tmp_path)
-    _, stderr = process.communicate("", timeout=300)  # stdin closed: the TF side failed before it wrote the data
-    assert process.returncode != 0
-    assert "stdin closed before 'data written'" in stderr and "the side writing --data stopped" in stderr
-    assert not (tmp_path / "model").exists()
+def test_a_spare_started_ahead_trains_the_job_it_takes_without_tensorflow(training_inputs, tmp_path):
+    """train.py --serve, as `tandem run` starts it, in a TensorFlow-free interpreter: it
+    imports, says it is ready, takes the Trainer's arguments from the taker (here this
+    process, as run_fn would: pipelines.child.start) and trains to the end."""
+    transform_dir, train_files, eval_files = training_inputs
+    key = "0123456789abcdef" * 2
+    spare = subprocess.Popen([sys.executable, RUNNER, "run", runtime.TRAIN_MODULE, "--serve", "tandem-test-spare"],
+                             cwd=REPO, env={**os.environ, "PYTHONPATH": REPO, SPARE_KEY: key},
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert spare.stdout.readline().strip() == READY, spare.stderr.read()[-2000:]
+        os.environ[spare_variable(runtime.TRAIN_MODULE)] = f"tandem-test-spare {key}"
+        try:
+            with start(runtime.TRAIN_MODULE, *runtime.train_args(
+                    train_files, eval_files, transform_dir, TAXI.name, str(tmp_path / "model"), str(tmp_path),
+                    CONFIG), what="PyTorch training") as training:
+                report = json.loads(training.finish())
+        finally:
+            del os.environ[spare_variable(runtime.TRAIN_MODULE)]
+        _, stderr = spare.communicate(timeout=60)
+    finally:
+        spare.kill()
+    assert spare.returncode == 0, stderr[-2000:]  # tf_free_runner fails the run if TensorFlow was loaded
+    assert report["optimizer_steps"] == 4 and (tmp_path / "model" / runtime.MODEL_FILE).is_file()

@@ -12,13 +12,13 @@ module here imports without loading `tensorflow`, and training ends without it.
 """
 
 MODEL_FILE = "model.pt"  # the TorchScript ServingModel, in the Trainer's serving model folder
-DATA_WRITTEN = "data written"  # what train.py --wait-for-data reads on stdin before it reads --data
+TRAIN_MODULE = "pipelines.torch_branch.runtime.train"  # named in full: the code fingerprint follows it
 
 
-def train_args(data_dir: str, transform_dir: str, dataset: str, model_dir: str, run_dir: str,
-               config: str, wait_for_data: bool = False) -> list[str]:
-    """`python -m pipelines.torch_branch.runtime.train`'s arguments (see train.py); `config`:
-    TrainConfig fields as JSON; `wait_for_data`: started before --data is written, told
-    DATA_WRITTEN on stdin once it is."""
-    return ["--data", data_dir, "--transform-dir", transform_dir, "--dataset", dataset, "--model-dir", model_dir,
-            "--run-dir", run_dir, "--config", config] + (["--wait-for-data"] if wait_for_data else [])
+def train_args(train_files: list[str], eval_files: list[str], transform_dir: str, dataset: str, model_dir: str,
+               run_dir: str, config: str) -> list[str]:
+    """`python -m pipelines.torch_branch.runtime.train`'s arguments (see train.py): the
+    Transform's Parquet splits as file patterns (a folder, then a glob of names, as TFX's
+    FnArgs gives them); `config`: TrainConfig fields as JSON."""
+    return ["--train-files", *train_files, "--eval-files", *eval_files, "--transform-dir", transform_dir,
+            "--dataset", dataset, "--model-dir", model_dir, "--run-dir", run_dir, "--config", config]

@@ -1,18 +1,20 @@
 """PyTorch training, in a process of its own (it never shares one with TensorFlow).
 
-    python -m pipelines.torch_branch.runtime.train --data DIR --transform-dir DIR \
-        --dataset NAME --model-dir DIR --run-dir DIR --config JSON [--wait-for-data]
+    python -m pipelines.torch_branch.runtime.train --train-files PATTERN... --eval-files PATTERN... \
+        --transform-dir DIR --dataset NAME --model-dir DIR --run-dir DIR --config JSON
+    python -m pipelines.torch_branch.runtime.train --serve SOCKET
 
---data holds train.npz / eval.npz: the transformed splits in the canonical row order
-(pipelines/training.py), written by the TF side. With --wait-for-data, the TF side starts
-this process before it decodes them: the imports and the network (seconds: PyTorch, and
-TorchDynamo, which Adam and the deterministic switch import) overlap the decoding, and the
-process reads --data once stdin says DATA_WRITTEN. The network's one-hot widths and the
-serving model's preprocessing come from the Transform output's analyzer results
+Reads the Transform's Parquet splits itself (pipelines/transformed_data.py: pyarrow, no
+TensorFlow), in the canonical row order both trainers use. The network's one-hot widths and
+the serving model's preprocessing come from the Transform output's analyzer results
 (--transform-dir). Writes to --model-dir: model.pt (TorchScript ServingModel: raw rows ->
 probability); to --run-dir: TensorBoard logs (torch/train, torch/validation, the tags Keras
 uses) and training.json. Seeded and deterministic; CUDA when available. Adam updates as
 Keras' does (`keras_adam_epsilon`), on the batches the Keras trainer draws.
+
+--serve: started ahead of its job (pipelines/child.Spare: `tandem run` starts it with the run),
+it imports PyTorch and TorchDynamo (which Adam imports on its first step: 3-4 s together on
+the 2-core machine) and then takes the arguments above from the Trainer's run_fn.
 """
 
 import sys
@@ -38,10 +40,12 @@ from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 from components import datasets  # noqa: E402
 from components import features as F  # noqa: E402
 from components.analyzer_results import AnalyzerResults  # noqa: E402
-from pipelines.torch_branch.runtime import DATA_WRITTEN, MODEL_FILE  # noqa: E402
+from pipelines.child import serve  # noqa: E402
+from pipelines.torch_branch.runtime import MODEL_FILE  # noqa: E402
 from pipelines.torch_branch.runtime.model import Net, ServingModel  # noqa: E402
 from pipelines.torch_branch.runtime.preprocessing import Preprocessor, preprocessing_spec  # noqa: E402
 from pipelines.training import ADAM_BETAS, batches, log_points, write_training_report  # noqa: E402
+from pipelines.transformed_data import load_split  # noqa: E402
 
 
 def keras_adam_epsilon(epsilon: float, step: int) -> float:
@@ -119,15 +123,14 @@ def device_batches(rows: int, batch_size: int, steps: int, seed: int, device):
         yield from torch.from_numpy(np.stack(chunk)).to(device)
 
 
-def load_split(path: str, label: str, widths: dict[str, int], device) -> tuple[dict, torch.Tensor]:
-    """A handed-over split on `device`. Its categorical indices must lie within their one-hot
-    `widths`: Net's one-hot encoding does not check them (see model.py), so this does, once."""
-    with np.load(path) as data:
-        columns = {k: data[k] for k in data.files}
+def on_device(columns: dict[str, np.ndarray], label: str, widths: dict[str, int], device) -> tuple[dict, torch.Tensor]:
+    """A split's columns (transformed_data.load_split) on `device`. Its categorical indices must
+    lie within their one-hot `widths`: Net's one-hot encoding does not check them (see
+    model.py), so this does, once."""
     for name, width in widths.items():
         values = columns[name]
         if len(values) and (values.min() < 0 or values.max() >= width):
-            raise ValueError(f"{path}: {name} has indices outside 0..{width - 1}, its one-hot width in the "
+            raise ValueError(f"{name} has indices outside 0..{width - 1}, its one-hot width in the "
                              f"Transform's analyzer results (values {values.min()}..{values.max()})")
     features = {k: torch.from_numpy(v).to(device) for k, v in columns.items() if k != label}
     return features, torch.from_numpy(columns[label]).to(device=device, dtype=torch.float32)
@@ -143,29 +146,19 @@ def eval_loss(net, features, labels, batch_size=4096) -> float:
     return total / max(1, len(labels))
 
 
-def wait_for_data() -> None:
-    """Block until the TF side says on stdin that --data is written (see --wait-for-data)."""
-    said = sys.stdin.read().strip()
-    if said != DATA_WRITTEN:
-        raise SystemExit(f"--wait-for-data: stdin closed before {DATA_WRITTEN!r} (it said {said[:80]!r}): "
-                         "the side writing --data stopped")
-
-
-def train(data_dir: str, transform_dir: str, dataset_name: str, model_dir: str, run_dir: str, hp: dict,
-          data_ready=lambda: None) -> dict:
-    """Train and export; `data_ready()` returns once --data may be read (the network is built
-    first: its initialization takes the seed's first draws either way)."""
+def train(train_files: list[str], eval_files: list[str], transform_dir: str, dataset_name: str, model_dir: str,
+          run_dir: str, hp: dict) -> dict:
+    """Train and export; the training.json report."""
     torch.manual_seed(hp["seed"])
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dataset, results = datasets.load(dataset_name), AnalyzerResults.read(transform_dir)
     net, optimizer = network(dataset, results.size, hp, device)
     threads = use_cpu_threads(net, hp["batch_size"], device)
-    data_ready()
     label = dataset.label.name
     widths = {name: width for name, width in layout(dataset, results.size) if width}
-    train_x, train_y = load_split(os.path.join(data_dir, "train.npz"), label, widths, device)
-    eval_x, eval_y = load_split(os.path.join(data_dir, "eval.npz"), label, widths, device)
+    train_x, train_y = on_device(load_split(train_files), label, widths, device)
+    eval_x, eval_y = on_device(load_split(eval_files), label, widths, device)
 
     writers = {split: SummaryWriter(os.path.join(run_dir, "torch", split)) for split in ("train", "validation")}
     steps = hp["train_steps"]
@@ -194,20 +187,33 @@ def train(data_dir: str, transform_dir: str, dataset_name: str, model_dir: str, 
                                  final_eval_loss=eval_loss(net, {k: v.cpu() for k, v in eval_x.items()}, eval_y.cpu()))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="train.npz and eval.npz")
+def parse(args: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=f"python -m {__spec__.name if __spec__ else __name__}",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train-files", nargs="+", required=True, help="the Transform's Parquet train split")
+    parser.add_argument("--eval-files", nargs="+", required=True, help="and its eval split")
     parser.add_argument("--transform-dir", required=True, help="the TransformGraph artifact's folder")
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--model-dir", required=True)
     parser.add_argument("--run-dir", required=True, help="TensorBoard logs and training.json go here")
     parser.add_argument("--config", required=True, help="JSON: TrainConfig fields")
-    parser.add_argument("--wait-for-data", action="store_true",
-                        help=f"read --data only once stdin says {DATA_WRITTEN!r} (started before it was written)")
-    args = parser.parse_args()
-    report = train(args.data, args.transform_dir, args.dataset, args.model_dir, args.run_dir, json.loads(args.config),
-                   data_ready=wait_for_data if args.wait_for_data else lambda: None)
-    print(json.dumps(report))
+    return parser.parse_args(args)
+
+
+def job(args: list[str]) -> str:
+    """One training run from its arguments; the report, as JSON."""
+    a = parse(args)
+    return json.dumps(train(a.train_files, a.eval_files, a.transform_dir, a.dataset, a.model_dir, a.run_dir,
+                            json.loads(a.config)))
+
+
+def main():
+    if sys.argv[1:2] == ["--serve"]:
+        import torch._dynamo  # noqa: F401 - what Adam's first step would import: now, before the job
+
+        serve(sys.argv[2], job)
+    else:
+        print(job(sys.argv[1:]))
 
 
 if __name__ == "__main__":
