@@ -12,7 +12,10 @@ module here imports without loading `tensorflow`, and training ends without it.
 """
 
 MODEL_FILE = "model.pt"  # the TorchScript ServingModel, in the Trainer's serving model folder
-TRAIN_MODULE = "pipelines.torch_branch.runtime.train"  # named in full: the code fingerprint follows it
+# What `python -m` runs to train. Built, not written out, so that the code fingerprint of the
+# components that import this package for MODEL_FILE does not follow train.py (trainer.py,
+# which runs it, names it in full).
+TRAIN_MODULE = f"{__name__}.train"
 
 
 def train_args(train_files: list[str], eval_files: list[str], transform_dir: str, dataset: str, model_dir: str,

@@ -28,6 +28,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import time  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
 # cuBLAS is deterministic only with a fixed workspace, set before CUDA starts (PyTorch's
 # reproducibility notes); no effect on CPU.
@@ -148,7 +149,16 @@ def eval_loss(net, features, labels, batch_size=4096) -> float:
 
 def train(train_files: list[str], eval_files: list[str], transform_dir: str, dataset_name: str, model_dir: str,
           run_dir: str, hp: dict) -> dict:
-    """Train and export; the training.json report."""
+    """Train and export; the training.json report. The splits are read in a thread while the
+    network is built and TorchDynamo is imported (pyarrow and numpy leave the interpreter lock)."""
+    with ThreadPoolExecutor(1) as reader:
+        splits = reader.submit(lambda: (load_split(train_files), load_split(eval_files)))
+        import torch._dynamo  # noqa: F401 - Adam's first step imports it (1-1.5 s): now, beside the reading
+
+        return _train(splits.result, transform_dir, dataset_name, model_dir, run_dir, hp)
+
+
+def _train(splits, transform_dir: str, dataset_name: str, model_dir: str, run_dir: str, hp: dict) -> dict:
     torch.manual_seed(hp["seed"])
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -157,8 +167,9 @@ def train(train_files: list[str], eval_files: list[str], transform_dir: str, dat
     threads = use_cpu_threads(net, hp["batch_size"], device)
     label = dataset.label.name
     widths = {name: width for name, width in layout(dataset, results.size) if width}
-    train_x, train_y = on_device(load_split(train_files), label, widths, device)
-    eval_x, eval_y = on_device(load_split(eval_files), label, widths, device)
+    train_columns, eval_columns = splits()
+    train_x, train_y = on_device(train_columns, label, widths, device)
+    eval_x, eval_y = on_device(eval_columns, label, widths, device)
 
     writers = {split: SummaryWriter(os.path.join(run_dir, "torch", split)) for split in ("train", "validation")}
     steps = hp["train_steps"]
