@@ -52,6 +52,9 @@ def _torch():
     return load
 
 
+LOADERS = {"keras": _keras, "torch": _torch}  # framework -> import it, then load(path) -> (prepare, call)
+
+
 def score_and_time(model, rows_path: str, out_path: str) -> None:
     """model: (prepare, call) of a loaded model."""
     prepare, call = model
@@ -77,6 +80,6 @@ def score_and_time(model, rows_path: str, out_path: str) -> None:
 
 
 if __name__ == "__main__":
-    load = {"keras": _keras, "torch": _torch}[sys.argv[1]]()
+    load = LOADERS[sys.argv[1]]()
     model_path, rows_path, out_path = sys.stdin.read().splitlines()  # waits for the comparison
     score_and_time(load(model_path), rows_path, out_path)
