@@ -1,6 +1,7 @@
-"""The comparison's worker: score the eval rows with one served model and time it, in a
-process of its own, so each framework runs without the other loaded (they cannot share a
-process) and without the other's threads around.
+"""The comparison's scoring: score the eval rows with one served model and time it, so
+that each framework runs without the other loaded (they cannot share a process) and without
+the other's threads around. The comparison scores Keras in its own process, which has
+TensorFlow loaded and no PyTorch; PyTorch here, in a process of its own.
 
     python -m reporting.score keras|torch   (then three lines on stdin: MODEL, ROWS.npz, OUT)
 
