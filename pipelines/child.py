@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from multiprocessing.connection import AuthenticationError, Client, Listener
 
@@ -88,7 +89,7 @@ READY = b"ready"  # a spare's first line on stdout: it listens, its imports done
 
 
 def spare_variable(module: str) -> str:
-    """The environment variable that names a spare of `module`: "SOCKET KEY"."""
+    """The environment variable that names a spare of `module`: "SOCKET KEY PID"."""
     return "TANDEM_SPARE_" + module.upper().replace(".", "_")
 
 
@@ -107,7 +108,7 @@ class Spare:
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         env={**os.environ, SPARE_KEY: key})
         self.variable = spare_variable(module)
-        os.environ[self.variable] = f"{self.socket} {key}"
+        os.environ[self.variable] = f"{self.socket} {key} {self.process.pid}"
 
     def __enter__(self) -> "Spare":
         return self
@@ -152,9 +153,10 @@ class _Taken:
             pass
         try:
             how, said = self.connection.recv()
-        except EOFError:  # it exited without a word: a signal (the OOM killer's SIGKILL), or close()
+        except (EOFError, OSError):  # it exited without a word: a signal, or close()
             raise ChildProcessFailed(f"{self.what} ended before it finished: its process (python -m {self.module}, "
-                                     "started ahead) exited; its log says why") from None
+                                     "started ahead) exited without a word, so a signal ended it (the kernel's OOM "
+                                     "killer sends SIGKILL when memory runs out); its log says more") from None
         finally:
             self.finished = True
         if how == "failed":  # serve() exits 1 after it says so
@@ -163,30 +165,51 @@ class _Taken:
         return said
 
 
+SPARE_WAIT = 120.0  # seconds a job waits for a spare that is alive and still importing
+
+
+def _importing(pid: int) -> bool:
+    """Whether the spare `pid` may yet listen: it runs (not a zombie: ended, not yet reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:  # gone
+        return False
+
+
 def start(module: str, *args: str, what: str) -> "Child | _Taken":
     """`python -m module args...`: a Spare of `module` named in this environment, given `args`
-    as its job, if it listens and no one took it; else a Child started now."""
+    as its job, if no one took it (one still importing is waited for: its imports are what a
+    Child would do now, on the same cores); else a Child started now."""
     advertised = os.environ.get(spare_variable(module))
     if advertised:
-        socket, key = advertised.split()
-        try:
-            connection = Client("\0" + socket, "AF_UNIX", authkey=bytes.fromhex(key))
-        except (OSError, EOFError, AuthenticationError):  # not listening yet, taken, or gone
-            logging.getLogger("absl").info("no spare of %s to take: starting one", module)
-        else:
+        socket, key, pid = advertised.split()
+        deadline = time.monotonic() + SPARE_WAIT
+        while True:
             try:
-                connection.send(list(args))
-                return _Taken(connection, module, what)
-            except (OSError, EOFError):  # it died as it took the job
-                connection.close()
+                connection = Client("\0" + socket, "AF_UNIX", authkey=bytes.fromhex(key))
+            except ConnectionRefusedError:  # not listening yet (still importing), or gone
+                if _importing(int(pid)) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
+            except (OSError, EOFError, AuthenticationError):  # gone as we came
+                pass
+            else:
+                try:
+                    connection.send(list(args))
+                    return _Taken(connection, module, what)
+                except (OSError, EOFError):  # taken already (turned away), or it died as it took the job
+                    connection.close()
+            break
+        logging.getLogger("absl").info("no spare of %s to take: starting one", module)
     return Child(module, *args, what=what)
 
 
 def _last_line(error: BaseException) -> str:
     """What a Child's last error line would have said: a SystemExit's message, else the
     traceback's last line."""
-    if isinstance(error, SystemExit) and isinstance(error.code, str):
-        return error.code
+    if isinstance(error, SystemExit):  # a message, or a status after printing why (argparse's 2)
+        return error.code if isinstance(error.code, str) else f"exit status {error.code} (its log says why)"
     return traceback.format_exception_only(error)[-1].strip()
 
 
@@ -197,17 +220,30 @@ def serve(socket: str, job) -> None:
     os.dup2(2, 1)  # and then no more: any other output goes to the log
     taken = threading.Event()
 
-    def end_with_its_starter():  # its stdin closes when the process that started it ends
-        sys.stdin.read()
+    def end_with_its_starter():  # its stdin (a pipe) closes when the process that started it ends
+        while os.read(0, 1 << 16):
+            pass
         if not taken.is_set():  # no one can take it any more; a job taken runs to its end
             os._exit(1)
 
     threading.Thread(target=end_with_its_starter, daemon=True).start()
-    with Listener("\0" + socket, "AF_UNIX", authkey=bytes.fromhex(os.environ.pop(SPARE_KEY))) as listener:
-        ready.write(READY + b"\n")
-        ready.close()
-        connection = listener.accept()
-        taken.set()
+    listener = Listener("\0" + socket, "AF_UNIX", authkey=bytes.fromhex(os.environ.pop(SPARE_KEY)))
+    ready.write(READY + b"\n")
+    ready.close()
+    connection = listener.accept()
+    taken.set()
+
+    def turn_away():  # it listens to its end, so "refused" means only "not yet" or "gone" to a taker
+        while True:
+            try:
+                listener.accept().close()  # taken: that taker starts a Child
+            except (ConnectionError, EOFError, AuthenticationError):  # that taker left mid-handshake
+                continue
+            except OSError:  # the socket itself failed: refuse from now on
+                listener.close()
+                return
+
+    threading.Thread(target=turn_away, daemon=True).start()
     with connection:
         connection.send(os.getpid())
         args = connection.recv()

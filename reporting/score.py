@@ -1,6 +1,6 @@
 """The comparison's scoring: score the eval rows with one served model and time it, so
 that each framework runs without the other loaded (they cannot share a process) and without
-the other's threads around. The comparison scores Keras in its own process, which has
+the other's threads around. The comparison scores Keras in the comparison's process, which has
 TensorFlow loaded and no PyTorch; PyTorch here, in a process of its own.
 
     python -m reporting.score keras|torch   (then three lines on stdin: MODEL, ROWS.npz, OUT)
@@ -10,6 +10,7 @@ before it knows, so that the framework's imports overlap its own. Writes OUT.npy
 (probabilities, float32) and OUT.json (latency p50/p99 at each batch size).
 """
 
+import gc
 import json
 import sys
 import time
@@ -65,6 +66,8 @@ def score_and_time(model, rows_path: str, out_path: str) -> None:
     probabilities = np.concatenate(
         [call(prepare({k: v[i:i + 4096] for k, v in rows.items()})) for i in range(0, n, 4096)])
     latency = {}
+    gc.collect()
+    gc.freeze()  # what is loaded stays out of the collector's passes: the timings are the model's calls
     for size in BATCH_SIZES:
         inputs = prepare({k: v[:size] for k, v in rows.items()})  # time the model call alone
         for _ in range(20):
@@ -75,6 +78,7 @@ def score_and_time(model, rows_path: str, out_path: str) -> None:
             call(inputs)
             times.append((time.perf_counter() - start) * 1000)
         latency[str(size)] = {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99))}
+    gc.unfreeze()
     np.save(out_path + ".npy", probabilities.astype(np.float32))
     with open(out_path + ".json", "w") as f:
         json.dump(latency, f)

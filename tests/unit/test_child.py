@@ -37,7 +37,8 @@ from pipelines.child import serve
 def job(args):
     if args[0] == "fail":
         raise ValueError("the rows are empty")
-    if args[0] == "sleep":
+    if args[0] == "sleep":  # sleep MARKER: says it has the job, then sleeps
+        open(args[1], "w").close()
         time.sleep(60)
     return f"{os.getpid()} {' '.join(args).upper()}"
 
@@ -99,9 +100,23 @@ def test_a_stop_raised_in_its_thread_ends_the_child_at_once(modules, tmp_path):
 # ------------------------------------------------------------ Spare: started ahead of its job
 
 @pytest.fixture
-def spare(modules, monkeypatch):
+def served(modules, monkeypatch):
+    """This process's environment finds `served`, and names no spare of it yet."""
     for name, value in modules.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv("TANDEM_SPARE_SERVED", raising=False)
+
+
+def working(marker, timeout: float = 60.0) -> None:
+    """Wait until a job sleeping on `marker` has it."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(marker):
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def spare(served):
     with Spare("served") as started:
         assert started.ready(120), "the spare did not come to listen"
         yield started
@@ -131,12 +146,20 @@ def test_a_process_started_after_the_spare_takes_it(spare):
     assert ran(taker.stdout) == (spare.process.pid, "FROM A WORKER")
 
 
-def test_without_a_spare_the_job_starts_a_child(modules, monkeypatch):
-    for name, value in modules.items():
-        monkeypatch.setenv(name, value)
+def test_without_a_spare_the_job_starts_a_child(served):
     with start("served", "cold", what="training") as job:
+        assert isinstance(job, Child)
         pid, said = ran(job.finish())
-    assert said == "COLD" and pid not in (os.getpid(), *child_processes(os.getpid()))  # it has ended
+    assert said == "COLD" and pid == job.process.pid
+
+
+def test_a_job_waits_for_a_spare_still_importing(served, tmp_path, monkeypatch):
+    """A node that asks before the spare listens (a cached front is quick) takes it once it
+    does, rather than importing the same things again beside it."""
+    (tmp_path / "slow_served.py").write_text("import time\ntime.sleep(3)\n" + SERVED)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ["PYTHONPATH"]]))
+    with Spare("slow_served") as spare, start("slow_served", "early", what="training") as job:
+        assert ran(job.finish()) == (spare.process.pid, "EARLY")
 
 
 def test_a_failed_job_says_the_same_taken_ahead_or_started_now(spare):
@@ -148,28 +171,31 @@ def test_a_failed_job_says_the_same_taken_ahead_or_started_now(spare):
     assert spare.process.wait(30) == 1
 
 
-def test_a_spare_killed_at_its_job_is_a_clear_failure(spare):
+def test_a_spare_killed_at_its_job_is_a_clear_failure(spare, tmp_path):
+    marker = str(tmp_path / "working")
     with pytest.raises(ChildProcessFailed, match=r"^training ended before it finished: its process "
-                                                 r"\(python -m served, started ahead\) exited"), \
-            start("served", "sleep", what="training") as job:
-        threading.Timer(1.0, spare.process.kill).start()
+                                                 r"\(python -m served, started ahead\) exited without a word, "
+                                                 r"so a signal ended it \(the kernel's OOM killer"), \
+            start("served", "sleep", marker, what="training") as job:
+        working(marker)
+        spare.process.kill()
         job.finish()
 
 
-def test_a_stop_raised_while_a_spare_works_ends_it(spare):
+def test_a_stop_raised_while_a_spare_works_ends_it(spare, tmp_path):
     """As for a Child: the wait sees the stop raised in its thread, and the spare does not outlive it."""
-    ended = []
+    ended, marker = [], str(tmp_path / "working")
 
     def wait_for_spare():
         try:
-            with start("served", "sleep", what="sleeping") as job:
+            with start("served", "sleep", marker, what="sleeping") as job:
                 job.finish()
         except KeyboardInterrupt:
             ended.append(time.monotonic())
 
     thread = threading.Thread(target=wait_for_spare)
     thread.start()
-    time.sleep(1.0)  # it has taken the job
+    working(marker)
     stopped = time.monotonic()
     raise_in(thread, KeyboardInterrupt)
     thread.join(30)
@@ -177,9 +203,11 @@ def test_a_stop_raised_while_a_spare_works_ends_it(spare):
     assert spare.process.wait(10) == -9  # killed, not left sleeping
 
 
-def test_a_spare_no_one_takes_ends_with_its_run(modules, monkeypatch):
-    for name, value in modules.items():
-        monkeypatch.setenv(name, value)
+def test_a_spare_no_one_takes_ends_with_its_run_or_with_the_process_that_started_it(served):
     with Spare("served") as spare:
         assert spare.ready(120) and os.environ.get("TANDEM_SPARE_SERVED")
-    assert spare.process.returncode is not None and "TANDEM_SPARE_SERVED" not in os.environ
+    assert spare.process.returncode == -9 and "TANDEM_SPARE_SERVED" not in os.environ  # close() killed it
+    with Spare("served") as orphan:
+        assert orphan.ready(120)
+        orphan.process.stdin.close()  # what its starter's end does to the pipe
+        assert orphan.process.wait(30) == 1  # it ended by itself, not by a kill

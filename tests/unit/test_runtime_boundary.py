@@ -10,6 +10,7 @@ import functools
 import json
 import os
 import pkgutil
+import secrets
 import subprocess
 import sys
 
@@ -121,13 +122,13 @@ def test_a_spare_started_ahead_trains_the_job_it_takes_without_tensorflow(traini
     imports, says it is ready, takes the Trainer's arguments from the taker (here this
     process, as run_fn would: pipelines.child.start) and trains to the end."""
     transform_dir, train_files, eval_files = training_inputs
-    key = "0123456789abcdef" * 2
-    spare = subprocess.Popen([sys.executable, RUNNER, "run", runtime.TRAIN_MODULE, "--serve", "tandem-test-spare"],
+    key, socket = secrets.token_hex(16), f"tandem-test-spare-{secrets.token_hex(8)}"
+    spare = subprocess.Popen([sys.executable, RUNNER, "run", runtime.TRAIN_MODULE, "--serve", socket],
                              cwd=REPO, env={**os.environ, "PYTHONPATH": REPO, SPARE_KEY: key},
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert spare.stdout.readline().strip() == READY, spare.stderr.read()[-2000:]
-        os.environ[spare_variable(runtime.TRAIN_MODULE)] = f"tandem-test-spare {key}"
+        os.environ[spare_variable(runtime.TRAIN_MODULE)] = f"{socket} {key} {spare.pid}"
         try:
             with start(runtime.TRAIN_MODULE, *runtime.train_args(
                     train_files, eval_files, transform_dir, TAXI.name, str(tmp_path / "model"), str(tmp_path),
