@@ -100,11 +100,12 @@ class Spare:
     process's environment names it, so that `start` here, or in a process started from here
     afterwards (the run's workers, pipelines/local_dag.py), takes it. Its output goes to this
     process's stderr (a run's log). close() ends it, taken or not; it also ends when this
-    process does (its stdin closes)."""
+    process does (its stdin closes). `python`: what runs `-m module` (a test's checking runner
+    puts itself in its place: `python RUNNER run module`)."""
 
-    def __init__(self, module: str):
+    def __init__(self, module: str, python: tuple[str, ...] = (sys.executable, "-m")):
         self.socket, key = f"tandem-spare-{secrets.token_hex(8)}", secrets.token_hex(16)
-        self.process = subprocess.Popen([sys.executable, "-m", module, "--serve", self.socket],
+        self.process = subprocess.Popen([*python, module, "--serve", self.socket],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         env={**os.environ, SPARE_KEY: key})
         self.variable = spare_variable(module)

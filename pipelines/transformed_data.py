@@ -7,9 +7,8 @@ trainers take exactly one number per row: a row with none or several, or a colum
 not numbers, is an error that names it. On the 1.04e6 transformed taxi rows of
 bench/train_throughput.py, reading and checking took 0.2-0.4 s in a warm process (0.4-0.9 s as
 a process's first read; the Transform's row groups of 2^17 rows, components/materialize.py);
-the same rows as gzipped
-tf.Examples took 3-6 s to decode through tf.data and tf.io.parse_example (and 10.5 s through
-TFXIO's readers).
+the same rows as gzipped tf.Examples took 3-6 s to decode through tf.data and
+tf.io.parse_example (and 10.5 s through TFXIO's readers).
 """
 
 import fnmatch

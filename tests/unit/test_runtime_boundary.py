@@ -10,7 +10,6 @@ import functools
 import json
 import os
 import pkgutil
-import secrets
 import subprocess
 import sys
 
@@ -25,7 +24,7 @@ import pipelines.torch_branch.runtime as runtime
 from components import features as F
 from components.analyzer_results import AnalyzerResults
 from components.transform import TF_COMPAT_V1, preprocessing_fn
-from pipelines.child import READY, SPARE_KEY, spare_variable, start
+from pipelines.child import Spare, start
 from pipelines.training import TrainConfig
 
 pytestmark = pytest.mark.xdist_group("runtime_boundary")  # shares a module-scoped fixture
@@ -117,27 +116,19 @@ def test_training_runs_to_the_end_without_tensorflow(training_inputs, tmp_path):
 
 # ------------------------------------------- --serve: started ahead of its job (child.Spare)
 
-def test_a_spare_started_ahead_trains_the_job_it_takes_without_tensorflow(training_inputs, tmp_path):
+def test_a_spare_started_ahead_trains_the_job_it_takes_without_tensorflow(training_inputs, tmp_path, monkeypatch):
     """train.py --serve, as `tandem run` starts it, in a TensorFlow-free interpreter: it
     imports, says it is ready, takes the Trainer's arguments from the taker (here this
     process, as run_fn would: pipelines.child.start) and trains to the end."""
     transform_dir, train_files, eval_files = training_inputs
-    key, socket = secrets.token_hex(16), f"tandem-test-spare-{secrets.token_hex(8)}"
-    spare = subprocess.Popen([sys.executable, RUNNER, "run", runtime.TRAIN_MODULE, "--serve", socket],
-                             cwd=REPO, env={**os.environ, "PYTHONPATH": REPO, SPARE_KEY: key},
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        assert spare.stdout.readline().strip() == READY, spare.stderr.read()[-2000:]
-        os.environ[spare_variable(runtime.TRAIN_MODULE)] = f"{socket} {key} {spare.pid}"
-        try:
-            with start(runtime.TRAIN_MODULE, *runtime.train_args(
-                    train_files, eval_files, transform_dir, TAXI.name, str(tmp_path / "model"), str(tmp_path),
-                    CONFIG), what="PyTorch training") as training:
-                report = json.loads(training.finish())
-        finally:
-            del os.environ[spare_variable(runtime.TRAIN_MODULE)]
-        _, stderr = spare.communicate(timeout=60)
-    finally:
-        spare.kill()
-    assert spare.returncode == 0, stderr[-2000:]  # tf_free_runner fails the run if TensorFlow was loaded
+    monkeypatch.setenv("PYTHONPATH", REPO)
+    with Spare(runtime.TRAIN_MODULE, python=(sys.executable, RUNNER, "run")) as spare:
+        assert spare.ready(300), "the spare did not come to listen"
+        with start(runtime.TRAIN_MODULE, *runtime.train_args(
+                train_files, eval_files, transform_dir, TAXI.name, str(tmp_path / "model"), str(tmp_path), CONFIG),
+                   what="PyTorch training") as training:
+            assert training.pid == spare.process.pid  # the spare took it
+            report = json.loads(training.finish())
+        # tf_free_runner exits 1 (its AssertionError in the run's log) if TensorFlow was loaded
+        assert spare.process.wait(60) == 0
     assert report["optimizer_steps"] == 4 and (tmp_path / "model" / runtime.MODEL_FILE).is_file()
