@@ -36,7 +36,7 @@ class FrontConfig:
 @dataclass(frozen=True)
 class Front:
     example_gen: FileBasedExampleGen  # TFX's CSV ExampleGen (components/ingest.py)
-    statistics_gen: StatisticsGen  # TFX's; in this process, all splits in one pass (components/statistics.py)
+    statistics_gen: StatisticsGen  # TFX's; all splits in one pass, or ExampleGen's (components/statistics.py)
     schema_importer: ImportSchemaGen
     example_validator: ExampleValidator
     history: BaseNode  # the statistics earlier spans passed the gate with (drift baselines)
@@ -49,7 +49,7 @@ class Front:
 
 
 def create_front(cfg: FrontConfig) -> Front:
-    example_gen = ingest.example_gen(cfg.input_base, cfg.input_pattern, cfg.split_buckets)
+    example_gen = ingest.example_gen(cfg.input_base, cfg.input_pattern, cfg.split_buckets, statistics.OPTIONS)
     statistics_gen = statistics.statistics_gen(example_gen.outputs["examples"])
     schema_importer, example_validator, history, gate = validate.validation_components(
         example_gen.outputs["examples"], statistics_gen, cfg.schema_file)

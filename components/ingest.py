@@ -15,32 +15,26 @@ import os
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+import tensorflow_data_validation as tfdv
 from google.protobuf import any_pb2, struct_pb2
 from tensorflow.core.example import example_pb2
 from tfx.components.example_gen import base_example_gen_executor as tfx_example_gen
-from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen import write_split
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
-from tfx.types import standard_component_specs
+from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 from tfx_bsl.coders import csv_decoder
 from tfx_bsl.coders.example_coder import RecordBatchToExamplesEncoder
 
+from components import statistics
+from components.beam_mode import runs_in_memory
 from components.fingerprint import code_fingerprint
 
-IN_MEMORY_RUNNERS = {None, "DirectRunner", "direct", "BundleBasedDirectRunner", "SwitchingDirectRunner", "FnApiRunner"}
-
-
-def runs_in_memory(beam_args: list[str]) -> bool:
-    """Whether the Beam options pick DirectRunner or its in-process engine (one machine's
-    memory and local disk)."""
-    return PipelineOptions(beam_args).view_as(StandardOptions).runner in IN_MEMORY_RUNNERS
-
+STATISTICS_OPTIONS = "statistics_options"  # in the custom config: the options, as JSON (example_gen)
 
 def _column(cells: list, kind: csv_decoder.ColumnType) -> pa.Array:
     """One CSV column of a batch of rows as TFX's CSV executor types it: one value per cell, an
@@ -93,34 +87,48 @@ def _widest_type(cells: list) -> csv_decoder.ColumnType:
     return max([csv_decoder.ColumnType.FLOAT, *map(csv_decoder._InferValueType, huge)])
 
 
-def _encode(encoder: RecordBatchToExamplesEncoder, rows: list, column_infos: list) -> list[bytes]:
-    """A batch of parsed rows as the tf.Examples TFX's _ParsedCsvToTfExample makes of them, built
-    column by column in Arrow and encoded by tfx_bsl's C++ encoder instead of one protobuf
-    message per cell in Python (2.7x faster on 1e5 taxi rows)."""
+def _record_batch(rows: list, column_infos: list) -> pa.RecordBatch:
+    """A batch of parsed rows, typed as TFX's CSV executor types them, column by column in Arrow:
+    what tfx_bsl's C++ encoder turns into the tf.Examples TFX's _ParsedCsvToTfExample makes, at
+    once instead of one protobuf message per cell in Python (2.7x faster on 1e5 taxi rows)."""
     columns = [_column([row[i] for row in rows], info.type) for i, info in enumerate(column_infos)]
-    return encoder.encode(pa.RecordBatch.from_arrays(columns, [info.name for info in column_infos]))
+    return pa.RecordBatch.from_arrays(columns, [info.name for info in column_infos])
+
+
+def _as_decoded(batch: pa.RecordBatch, column_infos: list) -> pa.RecordBatch:
+    """The record batch tfx_bsl's decoder (TFXIO, StatisticsGen's reader) makes of the batch's
+    tf.Examples: columns by name, and a column with no value kind typed null."""
+    unknown = {info.name for info in column_infos if info.type == csv_decoder.ColumnType.UNKNOWN}
+    names = sorted(batch.schema.names)
+    return pa.RecordBatch.from_arrays(
+        [pa.nulls(batch.num_rows, pa.null()) if n in unknown else batch.column(n) for n in names], names)
 
 
 class _RowsToExamples(beam.DoFn):
-    """TFX's _ParsedCsvToTfExample for a batch of parsed rows at once (see _encode)."""
+    """TFX's _ParsedCsvToTfExample for a batch of parsed rows at once (see _record_batch)."""
 
     def setup(self):
         self._encoder = RecordBatchToExamplesEncoder()
 
     def process(self, rows: list, column_infos: list):
-        yield from map(example_pb2.Example.FromString, _encode(self._encoder, rows, column_infos))
+        yield from map(example_pb2.Example.FromString, self._encoder.encode(_record_batch(rows, column_infos)))
 
 
 class _RowsToSplits(beam.DoFn):
     """_RowsToExamples, then TFX's split of the examples (beam.Partition with TFX's
-    _PartitionFn), for a batch of rows at once: out comes, per split, the list of the batch's
-    examples it holds, serialized. An example goes where TFX sends it: _PartitionFn hashes
-    its deterministic serialization (or the partition feature's), which is what is written.
-    A Beam step per example fewer, and one serialization fewer, than TFX's
-    Partition -> MaybeSerialize."""
+    _PartitionFn), for a batch of rows at once: out comes, tagged with each split's name, the
+    list of the batch's examples it holds, serialized. An example goes where TFX sends it:
+    _PartitionFn hashes its deterministic serialization (or the partition feature's), which is
+    what is written. A Beam step per example fewer, and one serialization fewer, than TFX's
+    Partition -> MaybeSerialize.
 
-    def __init__(self, split_config: example_gen_pb2.SplitConfig):
-        self._split_config = split_config
+    With `batches`, also (split name, its rows as a record batch) tagged BATCHES: the rows as
+    StatisticsGen would read them back from the examples (_as_decoded)."""
+
+    BATCHES = "batches"
+
+    def __init__(self, split_config: example_gen_pb2.SplitConfig, batches: bool = False):
+        self._split_config, self._batches = split_config, batches
         self._buckets = list(itertools.accumulate(s.hash_buckets for s in split_config.splits))
 
     def setup(self):
@@ -128,16 +136,21 @@ class _RowsToSplits(beam.DoFn):
 
     def process(self, rows: list, column_infos: list):
         by_feature = self._split_config.HasField("partition_feature_name")
-        splits = [[] for _ in self._buckets]
-        for encoded in _encode(self._encoder, rows, column_infos):
+        batch = _record_batch(rows, column_infos)
+        records, rows_of = [[] for _ in self._buckets], [[] for _ in self._buckets]
+        for row, encoded in enumerate(self._encoder.encode(batch)):
             example = example_pb2.Example.FromString(encoded)
             record = example.SerializeToString(deterministic=True)  # the C++ encoder's map order is its own
             index = tfx_example_gen._PartitionFn(example if by_feature else record, len(self._buckets),
                                                  self._buckets, self._split_config)
-            splits[index].append(record)
-        for index, records in enumerate(splits):
-            if records:
-                yield beam.pvalue.TaggedOutput(str(index), records)
+            records[index].append(record)
+            rows_of[index].append(row)
+        decoded = _as_decoded(batch, column_infos) if self._batches else None
+        for split, its_records, its_rows in zip(self._split_config.splits, records, rows_of, strict=True):
+            if its_records:
+                yield beam.pvalue.TaggedOutput(split.name, its_records)
+                if decoded is not None:
+                    yield beam.pvalue.TaggedOutput(self.BATCHES, (split.name, decoded.take(pa.array(its_rows))))
 
 
 class _ParsedRows(beam.DoFn):
@@ -198,19 +211,24 @@ class _CsvToExample(tfx_csv._CsvToExample):
 
 
 class _CsvToSplits(beam.PTransform):
-    """_CsvToExample and TFX's split in one (_RowsToSplits): a tuple of PCollections, one per
-    split of `split_config`, of serialized tf.Examples."""
+    """_CsvToExample and TFX's split in one (_RowsToSplits): {split name: a PCollection of its
+    serialized tf.Examples}, and with `batches`, also _RowsToSplits.BATCHES: a PCollection of
+    (split name, record batch)."""
 
-    def __init__(self, csv_pattern: str, split_config: example_gen_pb2.SplitConfig):
+    def __init__(self, csv_pattern: str, split_config: example_gen_pb2.SplitConfig, batches: bool = False):
         super().__init__()
-        self._csv_pattern, self._split_config = csv_pattern, split_config
+        self._csv_pattern, self._split_config, self._batches = csv_pattern, split_config, batches
 
     def expand(self, pipeline):
-        batches, column_infos = _typed_rows(pipeline, self._csv_pattern)
-        indices = [str(i) for i in range(len(self._split_config.splits))]
-        per_split = batches | "ToSplits" >> beam.ParDo(_RowsToSplits(self._split_config), column_infos).with_outputs(
-            *indices)
-        return tuple(per_split[i] | f"Records[{i}]" >> beam.FlatMap(iter).with_output_types(bytes) for i in indices)
+        rows, column_infos = _typed_rows(pipeline, self._csv_pattern)
+        names = [split.name for split in self._split_config.splits]
+        tags = names + [_RowsToSplits.BATCHES] if self._batches else names
+        out = rows | "ToSplits" >> beam.ParDo(_RowsToSplits(self._split_config, self._batches),
+                                              column_infos).with_outputs(*tags)
+        result = {n: out[n] | f"Records[{n}]" >> beam.FlatMap(iter).with_output_types(bytes) for n in names}
+        if self._batches:
+            result[_RowsToSplits.BATCHES] = out[_RowsToSplits.BATCHES]
+        return result
 
 
 @beam.ptransform_fn
@@ -232,6 +250,9 @@ class CsvExecutor(tfx_csv.Executor):
       (GenerateExamplesByBeam): the same examples in the same splits, with two Beam steps per
       example fewer. ExampleGen alone on 1e5 taxi rows in this process, alternated: 4.3-4.5 s
       -> 3.8 s.
+    - Where it writes the splits locally and the custom config names statistics options
+      (example_gen), it computes the splits' statistics from the rows it writes, in the same
+      pass, for StatisticsGen to take (components/statistics.py).
     - On DirectRunner it writes each split as it comes. TFX reshuffles every example before
       it writes a split (write_split.WriteSplit; TFX's own TODO: "make shuffle optional").
       That is a GroupByKey, and DirectRunner holds one whole in memory: the front could not
@@ -253,36 +274,53 @@ class CsvExecutor(tfx_csv.Executor):
     def Do(self, input_dict, output_dict, exec_properties):
         if not self._writes_local(exec_properties):
             return super().Do(input_dict, output_dict, exec_properties)
+        examples = artifact_utils.get_single_instance(output_dict[standard_component_specs.EXAMPLES_KEY])
+        options = _statistics_options(exec_properties)
+        if not (options and statistics.options_covered(options)):
+            options = None
+        self._statistics_ahead = options and (options, examples.uri)  # read by GenerateExamplesByBeam
         # The base executor's Do writes each split with write_split.WriteSplit, looked up when
         # it runs. Components can run side by side in this process (pipelines/local_dag.py),
         # but a pipeline has one ExampleGen, and nothing else writes splits with it.
         tfx_write = write_split.WriteSplit
         write_split.WriteSplit = _write_local
         try:
-            return super().Do(input_dict, output_dict, exec_properties)
+            super().Do(input_dict, output_dict, exec_properties)
         finally:
             write_split.WriteSplit = tfx_write
+        if options:
+            examples.set_string_custom_property(statistics.AHEAD, options.to_json())
 
     def GenerateExamplesByBeam(self, pipeline, exec_properties):
         """{split name: its serialized tf.Examples}, as TFX's, with the split done a batch of
-        rows at a time where the splits are written locally (_CsvToSplits)."""
+        rows at a time where the splits are written locally (_CsvToSplits); and the splits'
+        statistics, where Do asks for them."""
         if not self._writes_local(exec_properties):
             return super().GenerateExamplesByBeam(pipeline, exec_properties)
         inputs = proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY],
                                            example_gen_pb2.Input())
         outputs = proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
                                             example_gen_pb2.Output())
-        names = example_gen_utils.generate_output_split_names(inputs, outputs)
+        ahead = getattr(self, "_statistics_ahead", None)
         if outputs.split_config.splits:  # one input split, split by hash (TFX asserts it has one)
             assert len(inputs.splits) == 1, "input must have only one split when output split is specified."
-            splits = pipeline | "InputToRecord" >> _CsvToSplits(_pattern(exec_properties, inputs.splits[0]),
-                                                                outputs.split_config)
+            parts = [pipeline | "InputToRecord" >> _CsvToSplits(_pattern(exec_properties, inputs.splits[0]),
+                                                                outputs.split_config, bool(ahead))]
         else:  # the input's splits as they are
-            whole = example_gen_pb2.SplitConfig(splits=[example_gen_pb2.SplitConfig.Split(hash_buckets=1)])
-            splits = [(pipeline | f"InputToRecord[{split.name}]" >> _CsvToSplits(_pattern(exec_properties, split),
-                                                                                  whole))[0]
-                      for split in inputs.splits]
-        return dict(zip(names, splits, strict=True))
+            whole = [example_gen_pb2.SplitConfig(splits=[example_gen_pb2.SplitConfig.Split(name=s.name,
+                                                                                          hash_buckets=1)])
+                     for s in inputs.splits]
+            parts = [pipeline | f"InputToRecord[{split.name}]" >> _CsvToSplits(_pattern(exec_properties, split), config,
+                                                                             bool(ahead))
+                     for split, config in zip(inputs.splits, whole, strict=True)]
+        splits = {name: out for part in parts for name, out in part.items() if name != _RowsToSplits.BATCHES}
+        if ahead:
+            options, uri = ahead
+            _ = ([part[_RowsToSplits.BATCHES] for part in parts]
+                 | "StatisticsBatches" >> beam.Flatten()
+                 | "Statistics" >> statistics.WriteSplitStatistics(
+                     options, {name: statistics.ahead_uri(uri, name) for name in splits}))
+        return splits
 
     def _writes_local(self, exec_properties) -> bool:
         """Whether the splits are written by _write_local (DirectRunner, tf.Examples)."""
@@ -294,6 +332,16 @@ def _pattern(exec_properties: dict, split: example_gen_pb2.Input.Split) -> str:
     return os.path.join(exec_properties[standard_component_specs.INPUT_BASE_KEY], split.pattern)
 
 
+def _statistics_options(exec_properties: dict) -> tfdv.StatsOptions | None:
+    """The statistics options in the component's custom config (example_gen), if any."""
+    config = proto_utils.json_to_proto(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}",
+                                       example_gen_pb2.CustomConfig())
+    fields = struct_pb2.Struct()
+    if not config.custom_config.Unpack(fields) or STATISTICS_OPTIONS not in fields.fields:
+        return None
+    return tfdv.StatsOptions.from_json(fields.fields[STATISTICS_OPTIONS].string_value)
+
+
 def split_config(eval_fraction_buckets: tuple[int, int]) -> example_gen_pb2.Output:
     """Train/eval by hash buckets, e.g. (4, 1) = 80 % / 20 %, stable across runs."""
     train, eval_ = eval_fraction_buckets
@@ -303,19 +351,27 @@ def split_config(eval_fraction_buckets: tuple[int, int]) -> example_gen_pb2.Outp
     ]))
 
 
-def _code_config() -> example_gen_pb2.CustomConfig:
-    """The executor's code fingerprint as its custom config: an edit to it is a cache miss."""
+def custom_config(statistics_options: tfdv.StatsOptions | None) -> example_gen_pb2.CustomConfig:
+    """The executor's code fingerprint (an edit to the code is a cache miss) and the options
+    of the statistics to compute of the splits as they are written, if any."""
+    fields = {"code": struct_pb2.Value(string_value=code_fingerprint(__name__))}
+    if statistics_options:
+        fields[STATISTICS_OPTIONS] = struct_pb2.Value(string_value=statistics_options.to_json())
     config = any_pb2.Any()
-    config.Pack(struct_pb2.Struct(fields={"code": struct_pb2.Value(string_value=code_fingerprint(__name__))}))
+    config.Pack(struct_pb2.Struct(fields=fields))
     return example_gen_pb2.CustomConfig(custom_config=config)
 
 
-def example_gen(input_base: str, input_pattern: str, buckets: tuple[int, int]) -> FileBasedExampleGen:
+def example_gen(input_base: str, input_pattern: str, buckets: tuple[int, int],
+                statistics_options: tfdv.StatsOptions | None = None) -> FileBasedExampleGen:
+    """TFX's CSV ExampleGen with CsvExecutor. Given `statistics_options` (StatisticsGen's), it
+    computes the splits' statistics as it writes them, on DirectRunner, and StatisticsGen takes
+    them (components/statistics.py)."""
     return FileBasedExampleGen(
         input_base=input_base,
         input_config=example_gen_pb2.Input(splits=[
             example_gen_pb2.Input.Split(name="single_split", pattern=input_pattern)]),
         output_config=split_config(buckets),
-        custom_config=_code_config(),
+        custom_config=custom_config(statistics_options),
         custom_executor_spec=executor_spec.BeamExecutorSpec(CsvExecutor),
     ).with_id("CsvExampleGen")

@@ -29,9 +29,10 @@ line two, with a comma"
 """
 
 
-def example_gen_do(executor, out: str, csv: str = SAMPLE_CSV):
+def example_gen_do(executor, out: str, csv: str = SAMPLE_CSV, statistics_options=None):
     """An ExampleGen executor's Do on one CSV file, split 4:1 as the front splits, as TFX's
-    launcher calls it: the Examples artifact written under `out`."""
+    launcher calls it (with the custom config ingest.example_gen gives it): the Examples
+    artifact written under `out`."""
     from tfx.proto import example_gen_pb2
     from tfx.types import artifact_utils, standard_artifacts
     from tfx.utils import proto_utils
@@ -47,6 +48,7 @@ def example_gen_do(executor, out: str, csv: str = SAMPLE_CSV):
         "output_config": proto_utils.proto_to_json(ingest.split_config((4, 1))),
         "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
         "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+        "custom_config": proto_utils.proto_to_json(ingest.custom_config(statistics_options)),
     })
     examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
     return examples

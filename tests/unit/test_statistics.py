@@ -27,10 +27,11 @@ def examples_of(csv: str, out: str) -> standard_artifacts.Examples:
     return example_gen_do(ingest.CsvExecutor(), out, csv)
 
 
-def statistics_by(executor, examples, out: str, **exec_properties) -> standard_artifacts.ExampleStatistics:
+def statistics_by(executor, examples, out: str, options: str = OPTIONS,
+                  **exec_properties) -> standard_artifacts.ExampleStatistics:
     stats = standard_artifacts.ExampleStatistics()
     stats.uri = out
-    executor.Do({"examples": [examples]}, {"statistics": [stats]}, {"stats_options_json": OPTIONS, **exec_properties})
+    executor.Do({"examples": [examples]}, {"statistics": [stats]}, {"stats_options_json": options, **exec_properties})
     return stats
 
 
@@ -128,3 +129,61 @@ def test_options_the_pass_does_not_cover_run_tfx_s_executor(tmp_path, monkeypatc
     assert sampled == {"train": 1e-6, "eval": 1.0}  # TFX's executor's property
     assert split_statistics(ours, "train").datasets[0].num_examples == 0
     assert split_statistics(ours, "eval").datasets[0].num_examples > 0
+
+
+def edge_or_sample(tmp_path, csv: str) -> str:
+    if csv == "sample":
+        return SAMPLE_CSV
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "edge.csv").write_text(EDGE_CSV, encoding="utf-8")
+    return str(tmp_path / "data" / "edge.csv")
+
+
+THREADS = ("--direct_running_mode=multi_threading", "--direct_num_workers=2")  # bundles in parallel, cheaply
+
+
+@pytest.mark.parametrize("csv, beam_args", [("sample", ()), ("edge", ()), ("sample", THREADS)])
+def test_example_gen_computes_tfx_s_statistics_and_statistics_gen_takes_them(tmp_path, csv, beam_args, monkeypatch):
+    executor = ingest.CsvExecutor(BaseBeamExecutor.Context(beam_pipeline_args=list(beam_args)))
+    examples = example_gen_do(executor, str(tmp_path / "examples"), edge_or_sample(tmp_path, csv),
+                              statistics_options=statistics.OPTIONS)
+    assert examples.get_string_custom_property(statistics.AHEAD) == OPTIONS
+    theirs = statistics_by(tfx_statistics.Executor(), examples, str(tmp_path / "tfx"))
+    for split in ("train", "eval"):  # from here on, only the statistics ExampleGen computed are left
+        shutil.rmtree(artifact_utils.get_split_uri([examples], split))
+    refuse_tfx_s_executor(monkeypatch)
+    # Taken whatever the engine StatisticsGen is given: they are computed already.
+    workers = statistics.Executor(BaseBeamExecutor.Context(beam_pipeline_args=list(LOCAL_BEAM_ARGS)))
+    ours = statistics_by(workers, examples, str(tmp_path / "ours"))
+    assert ours.split_names == theirs.split_names and ours.span == theirs.span
+    assert ours.mlmd_artifact.custom_properties == theirs.mlmd_artifact.custom_properties
+    rows = 0
+    for split in ("train", "eval"):
+        assert_same(split_statistics(ours, split), split_statistics(theirs, split))
+        rows += split_statistics(ours, split).datasets[0].num_examples
+    assert rows == (400 if csv == "sample" else 7)
+
+
+def test_statistics_gen_with_other_options_computes_its_own(tmp_path, monkeypatch):
+    examples = example_gen_do(ingest.CsvExecutor(), str(tmp_path / "examples"), statistics_options=statistics.OPTIONS)
+    ten_buckets = tfdv.StatsOptions(num_histogram_buckets=10).to_json()
+    theirs = statistics_by(tfx_statistics.Executor(), examples, str(tmp_path / "tfx"), ten_buckets)
+    refuse_tfx_s_executor(monkeypatch)
+    ours = statistics_by(statistics.Executor(), examples, str(tmp_path / "ours"), ten_buckets)
+    for split in ("train", "eval"):
+        assert_same(split_statistics(ours, split), split_statistics(theirs, split))
+    fare = next(f for f in split_statistics(ours, "train").datasets[0].features if f.path.step == ["fare"])
+    assert len(fare.num_stats.histograms[0].buckets) == 10  # not the 100 ExampleGen computed with
+
+
+def test_example_gen_computes_statistics_only_when_asked(tmp_path):
+    examples = example_gen_do(ingest.CsvExecutor(), str(tmp_path / "examples"))
+    assert not examples.has_custom_property(statistics.AHEAD)
+    assert sorted(os.listdir(tmp_path / "examples")) == ["Split-eval", "Split-train"]
+
+
+def test_example_gen_computes_no_statistics_the_pass_does_not_cover(tmp_path):
+    sampled = tfdv.StatsOptions(num_histogram_buckets=100, sample_rate=0.5)
+    examples = example_gen_do(ingest.CsvExecutor(), str(tmp_path / "examples"), statistics_options=sampled)
+    assert not examples.has_custom_property(statistics.AHEAD)
+    assert sorted(os.listdir(tmp_path / "examples")) == ["Split-eval", "Split-train"]
