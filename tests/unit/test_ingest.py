@@ -4,6 +4,7 @@ both executors' Do, as TFX's launcher calls it, on the shipped sample and on a C
 cases where typing and encoding could differ."""
 
 import os
+from pathlib import Path
 
 import pytest
 import tensorflow as tf
@@ -18,8 +19,12 @@ import components.ingest as ingest
 
 
 def run(executor, out: str, csv: str = SAMPLE_CSV) -> dict[str, list[bytes]]:
-    """{split: its examples, serialized deterministically and sorted}."""
     example_gen_do(executor, out, csv)
+    return read_splits(out)
+
+
+def read_splits(out: str) -> dict[str, list[bytes]]:
+    """{split: its examples, serialized deterministically and sorted}."""
     found = {}
     for split in ("train", "eval"):
         files = tf.io.gfile.glob(os.path.join(out, f"Split-{split}", "*"))
@@ -96,6 +101,26 @@ def test_rows_become_the_examples_tfx_makes_in_the_cases_where_typing_could_diff
              for name in ("count", "amount", "nothing", "mixed", "big", "huge_among_floats")}
     assert kinds == {"count": {"int64_list"}, "amount": {"float_list"}, "nothing": {None},
                      "mixed": {"bytes_list"}, "big": {"bytes_list"}, "huge_among_floats": {"bytes_list"}}
+
+
+def test_input_splits_stay_as_they_are_as_in_tfx(tmp_path):
+    lines = Path(SAMPLE_CSV).read_text(encoding="utf-8").splitlines(keepends=True)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "first.csv").write_text("".join(lines[:301]), encoding="utf-8")  # header + 300 rows
+    (tmp_path / "data" / "rest.csv").write_text(lines[0] + "".join(lines[301:]), encoding="utf-8")
+    found = {}
+    for name, executor in (("ours", ingest.CsvExecutor()), ("tfx", tfx_csv.Executor())):
+        examples = standard_artifacts.Examples()
+        examples.uri = str(tmp_path / name)
+        executor.Do({}, {"examples": [examples]}, {
+            "input_base": str(tmp_path / "data"),
+            "input_config": proto_utils.proto_to_json(example_gen_pb2.Input(splits=[
+                example_gen_pb2.Input.Split(name="train", pattern="first.csv"),
+                example_gen_pb2.Input.Split(name="eval", pattern="rest.csv")])),
+            "output_config": proto_utils.proto_to_json(example_gen_pb2.Output())})
+        found[name] = read_splits(examples.uri)
+    assert found["ours"] == found["tfx"]
+    assert (len(found["ours"]["train"]), len(found["ours"]["eval"])) == (300, 100)
 
 
 def test_tfx_s_write_is_back_when_do_fails(tmp_path, writes):
