@@ -12,6 +12,7 @@ tf.io.parse_example (and 10.5 s through TFXIO's readers).
 """
 
 import fnmatch
+import io
 import posixpath
 
 import numpy as np
@@ -61,3 +62,12 @@ def load_split(file_patterns: list[str]) -> dict[str, np.ndarray]:
     except (pa.ArrowException, OSError, ValueError) as error:
         raise ValueError(f"transformed examples in {', '.join(file_patterns)}: {error}") from None
     return in_canonical_order(columns)
+
+
+def warm_up() -> None:
+    """Pay pyarrow's start-up for reading Parquet (its thread pools, its allocator) on a table of
+    one cell, ahead of the job: a process's first read of the 1.04e6-row train split above took
+    0.36 s of reading alone, 0.13 s after this (which costs 0.17 s, ahead)."""
+    one = io.BytesIO()
+    pq.write_table(pa.table({"x": pa.array([[0.0]], pa.list_(pa.float32()))}), one)
+    pq.read_table(pa.BufferReader(one.getvalue()))

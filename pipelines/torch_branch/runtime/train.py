@@ -14,7 +14,8 @@ Keras' does (`keras_adam_epsilon`), on the batches the Keras trainer draws.
 
 --serve: started ahead of its job (pipelines/child.Spare: `tandem run` starts it with the run),
 it imports PyTorch and TorchDynamo (which Adam imports on its first step: 3-4 s together on
-the 2-core machine) and then takes the arguments above from the Trainer's run_fn.
+the 2-core machine), starts pyarrow's Parquet reader, and then takes the arguments above from
+the Trainer's run_fn.
 """
 
 import sys
@@ -46,7 +47,7 @@ from pipelines.torch_branch.runtime import MODEL_FILE  # noqa: E402
 from pipelines.torch_branch.runtime.model import Net, ServingModel  # noqa: E402
 from pipelines.torch_branch.runtime.preprocessing import Preprocessor, preprocessing_spec  # noqa: E402
 from pipelines.training import ADAM_BETAS, batches, log_points, write_training_report  # noqa: E402
-from pipelines.transformed_data import load_split  # noqa: E402
+from pipelines.transformed_data import load_split, warm_up  # noqa: E402
 
 
 def keras_adam_epsilon(epsilon: float, step: int) -> float:
@@ -149,13 +150,15 @@ def eval_loss(net, features, labels, batch_size=4096) -> float:
 
 def train(train_files: list[str], eval_files: list[str], transform_dir: str, dataset_name: str, model_dir: str,
           run_dir: str, hp: dict) -> dict:
-    """Train and export; the training.json report. The splits are read in a thread while the
-    network is built and TorchDynamo is imported (pyarrow and numpy leave the interpreter lock)."""
-    with ThreadPoolExecutor(1) as reader:
-        splits = reader.submit(lambda: (load_split(train_files), load_split(eval_files)))
+    """Train and export; the training.json report. The splits are read in threads of their own
+    while the network is built and TorchDynamo is imported (pyarrow and numpy leave the
+    interpreter lock)."""
+    with ThreadPoolExecutor(2) as reader:
+        train_split, eval_split = reader.submit(load_split, train_files), reader.submit(load_split, eval_files)
         import torch._dynamo  # noqa: F401 - Adam's first step imports it (1-1.5 s): now, beside the reading
 
-        return _train(splits.result, transform_dir, dataset_name, model_dir, run_dir, hp)
+        return _train(lambda: (train_split.result(), eval_split.result()), transform_dir, dataset_name, model_dir,
+                      run_dir, hp)
 
 
 def _train(splits, transform_dir: str, dataset_name: str, model_dir: str, run_dir: str, hp: dict) -> dict:
@@ -222,6 +225,7 @@ def main():
     if sys.argv[1:2] == ["--serve"]:
         import torch._dynamo  # noqa: F401 - what Adam's first step would import: now, before the job
 
+        warm_up()  # and pyarrow's start-up, which the job's first read would pay
         serve(sys.argv[2], job)
     else:
         print(job(sys.argv[1:]))
