@@ -116,7 +116,7 @@ class _RowsToExamples(beam.DoFn):
 
 class _RowsToSplits(beam.DoFn):
     """_RowsToExamples, then TFX's split of the examples (beam.Partition with TFX's
-    _PartitionFn), for a batch of rows at once: out comes, tagged with each split's name, the
+    _PartitionFn), for a batch of rows at once: out comes, tagged with each split's index, the
     list of the batch's examples it holds, serialized. An example goes where TFX sends it:
     _PartitionFn hashes its deterministic serialization (or the partition feature's), which is
     what is written. A Beam step per example fewer, and one serialization fewer, than TFX's
@@ -141,14 +141,15 @@ class _RowsToSplits(beam.DoFn):
         for row, encoded in enumerate(self._encoder.encode(batch)):
             example = example_pb2.Example.FromString(encoded)
             record = example.SerializeToString(deterministic=True)  # the C++ encoder's map order is its own
-            index = tfx_example_gen._PartitionFn(example if by_feature else record, len(self._buckets),
-                                                 self._buckets, self._split_config)
+            index = 0 if len(self._buckets) == 1 else tfx_example_gen._PartitionFn(
+                example if by_feature else record, len(self._buckets), self._buckets, self._split_config)
             records[index].append(record)
             rows_of[index].append(row)
         decoded = _as_decoded(batch, column_infos) if self._batches else None
-        for split, its_records, its_rows in zip(self._split_config.splits, records, rows_of, strict=True):
+        for index, (split, its_records, its_rows) in enumerate(zip(self._split_config.splits, records, rows_of,
+                                                                   strict=True)):
             if its_records:
-                yield beam.pvalue.TaggedOutput(split.name, its_records)
+                yield beam.pvalue.TaggedOutput(str(index), its_records)
                 if decoded is not None:
                     yield beam.pvalue.TaggedOutput(self.BATCHES, (split.name, decoded.take(pa.array(its_rows))))
 
@@ -211,9 +212,9 @@ class _CsvToExample(tfx_csv._CsvToExample):
 
 
 class _CsvToSplits(beam.PTransform):
-    """_CsvToExample and TFX's split in one (_RowsToSplits): {split name: a PCollection of its
-    serialized tf.Examples}, and with `batches`, also _RowsToSplits.BATCHES: a PCollection of
-    (split name, record batch)."""
+    """_CsvToExample and TFX's split in one (_RowsToSplits): ({split name: a PCollection of its
+    serialized tf.Examples}, with `batches` a PCollection of (split name, record batch), else
+    None)."""
 
     def __init__(self, csv_pattern: str, split_config: example_gen_pb2.SplitConfig, batches: bool = False):
         super().__init__()
@@ -221,14 +222,13 @@ class _CsvToSplits(beam.PTransform):
 
     def expand(self, pipeline):
         rows, column_infos = _typed_rows(pipeline, self._csv_pattern)
-        names = [split.name for split in self._split_config.splits]
-        tags = names + [_RowsToSplits.BATCHES] if self._batches else names
+        indices = [str(i) for i in range(len(self._split_config.splits))]
+        tags = indices + [_RowsToSplits.BATCHES] if self._batches else indices
         out = rows | "ToSplits" >> beam.ParDo(_RowsToSplits(self._split_config, self._batches),
                                               column_infos).with_outputs(*tags)
-        result = {n: out[n] | f"Records[{n}]" >> beam.FlatMap(iter).with_output_types(bytes) for n in names}
-        if self._batches:
-            result[_RowsToSplits.BATCHES] = out[_RowsToSplits.BATCHES]
-        return result
+        result = {split.name: out[i] | f"Records[{split.name}]" >> beam.FlatMap(iter).with_output_types(bytes)
+                  for i, split in zip(indices, self._split_config.splits, strict=True)}
+        return result, out[_RowsToSplits.BATCHES] if self._batches else None
 
 
 @beam.ptransform_fn
@@ -313,10 +313,10 @@ class CsvExecutor(tfx_csv.Executor):
             parts = [pipeline | f"InputToRecord[{split.name}]" >> _CsvToSplits(_pattern(exec_properties, split), config,
                                                                              bool(ahead))
                      for split, config in zip(inputs.splits, whole, strict=True)]
-        splits = {name: out for part in parts for name, out in part.items() if name != _RowsToSplits.BATCHES}
+        splits = {name: records for part, _ in parts for name, records in part.items()}
         if ahead:
             options, uri = ahead
-            _ = ([part[_RowsToSplits.BATCHES] for part in parts]
+            _ = ([batches for _, batches in parts]
                  | "StatisticsBatches" >> beam.Flatten()
                  | "Statistics" >> statistics.WriteSplitStatistics(
                      options, {name: statistics.ahead_uri(uri, name) for name in splits}))

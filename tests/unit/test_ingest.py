@@ -133,3 +133,22 @@ def test_tfx_s_write_is_back_when_do_fails(tmp_path, writes):
                 example_gen_pb2.Input.Split(name="single_split", pattern="*.csv")])),
             "output_config": proto_utils.proto_to_json(ingest.split_config((4, 1)))})
     assert write_split.WriteSplit is TFX_WRITE
+
+
+def test_a_partition_feature_splits_as_in_tfx(tmp_path):
+    by_hour = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
+        splits=ingest.split_config((4, 1)).split_config.splits, partition_feature_name="trip_start_hour"))
+    found = {}
+    for name, executor in (("ours", ingest.CsvExecutor()), ("tfx", tfx_csv.Executor())):
+        examples = standard_artifacts.Examples()
+        examples.uri = str(tmp_path / name)
+        executor.Do({}, {"examples": [examples]}, {
+            "input_base": os.path.dirname(SAMPLE_CSV),
+            "input_config": proto_utils.proto_to_json(example_gen_pb2.Input(splits=[
+                example_gen_pb2.Input.Split(name="single_split", pattern=os.path.basename(SAMPLE_CSV))])),
+            "output_config": proto_utils.proto_to_json(by_hour)})
+        found[name] = read_splits(examples.uri)
+    assert found["ours"] == found["tfx"]
+    hours = {split: {tf.train.Example.FromString(e).features.feature["trip_start_hour"].int64_list.value[0]
+                     for e in examples} for split, examples in found["ours"].items()}
+    assert hours["train"] and hours["eval"] and not hours["train"] & hours["eval"]  # an hour stays in one split

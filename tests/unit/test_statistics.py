@@ -7,6 +7,7 @@ relative (float sums in another order)."""
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 import tensorflow_data_validation as tfdv
@@ -199,3 +200,37 @@ def test_example_gen_computes_no_statistics_the_pass_does_not_cover(tmp_path):
     examples = example_gen_do(ingest.CsvExecutor(), str(tmp_path / "examples"), statistics_options=sampled)
     assert not examples.has_custom_property(statistics.AHEAD)
     assert sorted(os.listdir(tmp_path / "examples")) == ["Split-eval", "Split-train"]
+
+
+@pytest.mark.parametrize("rows", ["none", "all"])
+def test_splits_without_rows_get_from_example_gen_the_statistics_tfx_writes(tmp_path, rows, monkeypatch):
+    header, *lines = Path(SAMPLE_CSV).read_text(encoding="utf-8").splitlines(keepends=True)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "rows.csv").write_text(header + ("".join(lines) if rows == "all" else ""), encoding="utf-8")
+    examples = example_gen_do(ingest.CsvExecutor(), str(tmp_path / "examples"), str(tmp_path / "data" / "rows.csv"),
+                              statistics_options=statistics.OPTIONS)
+    theirs = statistics_by(tfx_statistics.Executor(), examples, str(tmp_path / "tfx"))
+    refuse_tfx_s_executor(monkeypatch)
+    ours = statistics_by(statistics.Executor(), examples, str(tmp_path / "ours"))
+    for split in ("train", "eval"):
+        assert_same(split_statistics(ours, split), split_statistics(theirs, split))
+    counted = sum(split_statistics(ours, split).datasets[0].num_examples for split in ("train", "eval"))
+    assert counted == (0 if rows == "none" else 400)
+
+
+def test_excluded_splits_get_none_of_example_gen_s_statistics(tmp_path, monkeypatch):
+    examples = example_gen_do(ingest.CsvExecutor(), str(tmp_path / "examples"), statistics_options=statistics.OPTIONS)
+    refuse_tfx_s_executor(monkeypatch)
+    ours = statistics_by(statistics.Executor(), examples, str(tmp_path / "ours"),
+                         exclude_splits=json_utils.dumps(["eval"]))
+    assert artifact_utils.decode_split_names(ours.split_names) == ["train"]
+    assert os.listdir(tmp_path / "ours") == ["Split-train"]
+
+
+def test_statistics_gen_computes_its_own_when_example_gen_s_are_missing(tmp_path, monkeypatch):
+    examples = example_gen_do(ingest.CsvExecutor(), str(tmp_path / "examples"), statistics_options=statistics.OPTIONS)
+    os.remove(os.path.join(statistics.ahead_uri(examples.uri, "eval"), "FeatureStats.pb"))
+    theirs = statistics_by(tfx_statistics.Executor(), examples, str(tmp_path / "tfx"))
+    ours = statistics_by(statistics.Executor(), examples, str(tmp_path / "ours"))  # one pass, from the examples
+    for split in ("train", "eval"):
+        assert_same(split_statistics(ours, split), split_statistics(theirs, split))
