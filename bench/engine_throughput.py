@@ -13,8 +13,8 @@ Transform; caching off) twice, on one machine:
             benchmark starts both before the run and ends them after
 and prints one table: each engine's seconds and rows/s for the front and for its statistics
 (CsvExampleGen + StatisticsGen: on DirectRunner ExampleGen computes them, on the engine
-StatisticsGen does), its seconds for each Beam component, and the ratios portable/direct. --workers: SDK
-workers per job on the engine (0: one per core, as DirectRunner's).
+StatisticsGen does), its seconds for each Beam component, and the ratios portable/direct.
+--workers: SDK workers per job on the engine (0: one per core, as DirectRunner's).
 """
 
 import argparse

@@ -36,6 +36,7 @@ from components.fingerprint import code_fingerprint
 
 STATISTICS_OPTIONS = "statistics_options"  # in the custom config: the options, as JSON (example_gen)
 
+
 def _column(cells: list, kind: csv_decoder.ColumnType) -> pa.Array:
     """One CSV column of a batch of rows as TFX's CSV executor types it: one value per cell, an
     empty list for an empty cell, and no value kind at all (a null) in an all-empty column."""
