@@ -39,10 +39,7 @@ def home(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run_all(home):
     """`tandem run all --dataset penguins`: stdout, and the pushed version of each branch."""
-    # Beam's multi-threading mode: with in_memory (most tests) and multi_processing (reproducibility,
-    # interrupts), every running mode the CLI can choose runs a whole pipeline somewhere.
-    out = tandem("run", "all", "--dataset", "penguins", "--home", home, "--train-steps", "300",
-                 "--beam-arg=--direct_running_mode=multi_threading", "--beam-arg=--direct_num_workers=2")
+    out = tandem("run", "all", "--dataset", "penguins", "--home", home, "--train-steps", "300")
     assert out.returncode == 0, out.stdout + out.stderr
     versions = {}
     for branch in BRANCHES:

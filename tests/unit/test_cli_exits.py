@@ -25,6 +25,9 @@ BAD_ARGUMENTS = {
                                    "direct_running_mode"),
     "an unknown Beam option": (["run", "tf", "--data", SAMPLE_CSV, "--beam-arg=--no_such_option=1"],
                                "unknown Beam option --no_such_option"),
+    "Beam's threaded workers, which lose elements": (
+        ["run", "tf", "--data", SAMPLE_CSV, "--beam-arg=--direct_running_mode=multi_threading"],
+        "--direct_running_mode=multi_threading is refused"),
     "a home that cannot be written": (["run", "tf", "--data", SAMPLE_CSV, "--home", "/proc/tandem"], "--home"),
     "negative rows to generate": (["data", "generate", "--rows", "-5", "--out", "{tmp}/x.csv"], "--rows"),
     "rows that are not a number": (["data", "generate", "--rows", "lots", "--out", "{tmp}/x.csv"], "--rows"),

@@ -19,7 +19,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import json_utils
 
 from components import ingest, statistics
-from pipelines.config import LOCAL_BEAM_ARGS, SMALL_INPUT_BEAM_ARGS
+from pipelines.config import LOCAL_BEAM_ARGS, LOCAL_WORKERS, SMALL_INPUT_BEAM_ARGS
 
 OPTIONS = tfdv.StatsOptions(num_histogram_buckets=100).to_json()  # as the front sets them
 
@@ -153,10 +153,10 @@ def test_options_the_pass_does_not_cover_run_tfx_s_executor(tmp_path, monkeypatc
 
 
 
-THREADS = ("--direct_running_mode=multi_threading", "--direct_num_workers=2")  # bundles in parallel, cheaply
+WORKERS = ("--direct_running_mode=multi_processing", "--direct_num_workers=2", LOCAL_WORKERS)  # bundles merged
 
 
-@pytest.mark.parametrize("csv, beam_args", [("sample", ()), ("edge", ()), ("sample", THREADS)])
+@pytest.mark.parametrize("csv, beam_args", [("sample", ()), ("edge", ()), ("sample", WORKERS)])
 def test_example_gen_computes_tfx_s_statistics_and_statistics_gen_takes_them(tmp_path, csv, beam_args, monkeypatch):
     executor = ingest.CsvExecutor(BaseBeamExecutor.Context(beam_pipeline_args=list(beam_args)))
     examples = example_gen_do(executor, str(tmp_path / "examples"), edge_or_sample(tmp_path, csv),
