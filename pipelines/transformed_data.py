@@ -1,6 +1,7 @@
-"""The Transform's output split as in-memory columns in the canonical row order that both
-trainers use (pipelines/training.py). No TensorFlow: pyarrow reads the Parquet shards that
-tandem's Transform writes (components/materialize.py), column by column.
+"""The Transform's output split as in-memory columns: as read (the PyTorch trainer batches
+them through their canonical order), or in the canonical row order (the Keras trainer, and
+both trainers' eval splits; pipelines/training.py). No TensorFlow: pyarrow reads the Parquet
+shards that tandem's Transform writes (components/materialize.py), column by column.
 
 Each transformed feature is a list column, as tf.Transform's Arrow schema has it, and the
 trainers take exactly one number per row: a row with none or several, or a column that is
@@ -52,16 +53,21 @@ def _one_number_per_row(name: str, column: pa.ChunkedArray) -> np.ndarray:
     return lists.flatten().to_numpy(zero_copy_only=False)
 
 
-def load_split(file_patterns: list[str]) -> dict[str, np.ndarray]:
+def read_split(file_patterns: list[str]) -> dict[str, np.ndarray]:
     """Transformed examples (Parquet: features and label, one value each) ->
-    {name: [rows] array}, in the canonical order."""
+    {name: [rows] array}, in the files' order (training.canonical_order gives the order the
+    trainers use)."""
     try:
         filesystem, files = _files(file_patterns)
         table = pq.read_table(files, filesystem=filesystem)  # not Parquet (another Transform's TFRecords), corrupt
-        columns = {name: _one_number_per_row(name, table.column(name)) for name in table.column_names}
+        return {name: _one_number_per_row(name, table.column(name)) for name in table.column_names}
     except (pa.ArrowException, OSError, ValueError) as error:
         raise ValueError(f"transformed examples in {', '.join(file_patterns)}: {error}") from None
-    return in_canonical_order(columns)
+
+
+def load_split(file_patterns: list[str]) -> dict[str, np.ndarray]:
+    """read_split's columns, in the canonical order."""
+    return in_canonical_order(read_split(file_patterns))
 
 
 def warm_up() -> None:

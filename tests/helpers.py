@@ -1,12 +1,18 @@
-"""Test helpers: the taxi dataset's checked-in sample, and ways to write corrupted copies of it."""
+"""Test helpers: the taxi dataset's checked-in sample, and ways to write corrupted copies of it;
+Transform outputs made by hand, for the PyTorch trainer."""
 
 import contextlib
 import csv
+import json
 import os
 import subprocess
 import sys
 
+import numpy as np
+
 from components import datasets
+from components import features as F
+from components.analyzer_results import ASSET_FILE, ASSET_KEY
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TAXI = datasets.load("taxi")
@@ -118,3 +124,41 @@ def write_transformed_split(folder, columns: dict) -> list[str]:
                       for name, values in columns.items()})
     pq.write_table(table, os.path.join(folder, "transformed_examples-00000-of-00001.parquet"))
     return [os.path.join(str(folder), "*")]
+
+
+TOKENS = 6  # per vocabulary of handmade_transform_output
+
+
+def handmade_transform_output(folder) -> tuple[str, dict[str, int]]:
+    """(the TransformGraph folder, one-hot width per categorical feature)."""
+    assets = folder / "transform_fn" / "assets"
+    assets.mkdir(parents=True)
+    (folder / "transformed_metadata").mkdir()
+    results: dict = {"mean": {}, "var": {}, "boundaries": {}, "size": {}}
+    asset_map = {ASSET_KEY: ASSET_FILE}
+    for f in TAXI.features:
+        if isinstance(f, F.Numeric):
+            results["mean"][f.name], results["var"][f.name] = 1.5, 0.25
+        elif isinstance(f, F.Ordinal):
+            results["size"][f.name] = f.high - f.low + 2  # the range, and out of range
+        elif isinstance(f, F.Vocabulary):
+            tokens = [str(i) if f.dtype == F.INT else f"{f.name}-{i}" for i in range(TOKENS)]
+            asset_map[F.vocabulary_name(f.name)] = F.vocabulary_name(f.name)
+            (assets / F.vocabulary_name(f.name)).write_text("".join(t + "\n" for t in tokens))
+            results["size"][f.name] = TOKENS + 1  # and out of vocabulary
+        else:
+            results["boundaries"][f.name] = [-1.0, 0.0, 1.0]
+            results["size"][f.name] = 3 + 2  # 4 buckets, and missing
+    (assets / ASSET_FILE).write_text(json.dumps(results))
+    (folder / "transformed_metadata" / "asset_map").write_text(json.dumps(asset_map))
+    return str(folder), results["size"]
+
+
+def transformed_split(rows: int, sizes: dict[str, int], rng) -> dict[str, np.ndarray]:
+    """A transformed split's columns; the label follows two features, so the
+    model has something to learn."""
+    columns = {F.transformed_name(f.name): rng.standard_normal(rows).astype(np.float32) if isinstance(f, F.Numeric)
+               else rng.integers(0, sizes[f.name], rows) for f in TAXI.features}
+    signal = columns["fare_xf"] + (columns["payment_type_xf"] == 0)
+    columns[TAXI.label.name] = (signal + 0.5 * rng.standard_normal(rows) > 0.5).astype(np.int64)
+    return columns

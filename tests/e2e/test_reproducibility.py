@@ -80,8 +80,8 @@ def test_the_transform_computes_the_same_analyzer_results(homes):
 
 
 def test_both_trainers_read_the_same_training_data(homes):
-    """The transformed splits as both trainers read them (transformed_data.load_split: the
-    Transform's Parquet, in the canonical order): any difference upstream shows here first."""
+    """The transformed splits in the canonical order both trainers batch them in
+    (transformed_data.load_split): any difference upstream shows here first."""
     for split in ("train", "eval"):
         first, second = (load_split([os.path.join(artifact(home, "Transform/transformed_examples/*"),
                                                   f"Split-{split}", "*")]) for home in homes)
