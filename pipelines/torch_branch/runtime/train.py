@@ -114,7 +114,7 @@ INDEX_CHUNK = 256  # steps whose batch indices reach the device in one copy
 def device_batches(order: np.ndarray, batch_size: int, steps: int, seed: int, device):
     """training.batches of the split in the canonical `order` (its rows as read), as index
     tensors on `device` into the split as read: the rows Keras' batches hold, without
-    reordering every column first (0.3 s of the job on 1e6 rows). A copy from pageable host
+    reordering every column first (a gather of 0.3 s on 1e6 rows). A copy from pageable host
     memory waits for the GPU to empty its queue; one per step would idle the GPU between
     steps, so the indices travel INDEX_CHUNK steps at a time."""
     chunk = []
