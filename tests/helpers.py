@@ -3,6 +3,7 @@ Transform outputs made by hand, for the PyTorch trainer."""
 
 import contextlib
 import csv
+import dataclasses
 import json
 import os
 import subprocess
@@ -162,3 +163,19 @@ def transformed_split(rows: int, sizes: dict[str, int], rng) -> dict[str, np.nda
     signal = columns["fare_xf"] + (columns["payment_type_xf"] == 0)
     columns[TAXI.label.name] = (signal + 0.5 * rng.standard_normal(rows) > 0.5).astype(np.int64)
     return columns
+
+
+def run_torch_trainer(train_files: list[str], eval_files: list[str], transform_dir: str, out, config,
+                      hide_cuda: bool = True) -> dict:
+    """The PyTorch trainer's process, as run_fn starts it, on a taxi Transform output (`config`: a
+    TrainConfig): its model in out/model, its logs and report in `out`; the report. hide_cuda:
+    on the CPU even where a GPU is."""
+    from pipelines.torch_branch.runtime import TRAIN_MODULE, train_args
+
+    done = subprocess.run([sys.executable, "-m", TRAIN_MODULE,
+                           *train_args(train_files, eval_files, transform_dir, TAXI.name, str(out / "model"), str(out),
+                                       json.dumps(dataclasses.asdict(config)))],
+                          cwd=REPO, env={**os.environ, **({"CUDA_VISIBLE_DEVICES": ""} if hide_cuda else {})},
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])

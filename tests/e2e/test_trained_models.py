@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import TAXI, read_rows, versions
+from helpers import TAXI, read_rows, run_torch_trainer, versions
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from pipelines.training import TrainConfig
@@ -101,17 +101,11 @@ def test_the_pytorch_trainer_is_bit_reproducible_on_the_same_data(taxi_run, tmp_
     transform = os.path.join(home, "pipelines", "tandem-taxi", "Transform")
     transform_dir = sorted(glob.glob(os.path.join(transform, "transform_graph", "*")))[0]
     examples = sorted(glob.glob(os.path.join(transform, "transformed_examples", "*")))[0]
-    config = json.dumps({**TrainConfig().__dict__, "hidden_units": [64, 32], "train_steps": 50})
     models = []
     for attempt in ("a", "b"):
-        out = subprocess.run([sys.executable, "-m", "pipelines.torch_branch.runtime.train",
-                              "--train-files", os.path.join(examples, "Split-train", "*"),
-                              "--eval-files", os.path.join(examples, "Split-eval", "*"),
-                              "--transform-dir", transform_dir, "--dataset", "taxi",
-                              "--model-dir", str(tmp_path / attempt), "--run-dir", str(tmp_path / f"run-{attempt}"),
-                              "--config", config], capture_output=True, text=True)
-        assert out.returncode == 0, out.stderr
-        models.append(str(tmp_path / attempt / "model.pt"))
+        run_torch_trainer([os.path.join(examples, "Split-train", "*")], [os.path.join(examples, "Split-eval", "*")],
+                          transform_dir, tmp_path / attempt, TrainConfig(train_steps=50), hide_cuda=False)
+        models.append(str(tmp_path / attempt / "model" / "model.pt"))
     np.savez(tmp_path / "rows.npz", **raw_columns())
     assert score(models[0], str(tmp_path / "rows.npz")) == score(models[1], str(tmp_path / "rows.npz"))
 

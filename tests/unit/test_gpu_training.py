@@ -9,24 +9,27 @@ components/transform.py gives each kind of feature. The trainer runs as run_fn s
 raw rows by the runtime's own scorer, on the CPU, as TorchServe and the evaluator load it.
 """
 
-import dataclasses
-import json
 import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from helpers import TOKENS, handmade_transform_output, transformed_split, write_transformed_split
+from helpers import (
+    REPO,
+    TAXI,
+    TOKENS,
+    handmade_transform_output,
+    run_torch_trainer,
+    transformed_split,
+    write_transformed_split,
+)
 
-from components import datasets
 from components import features as F
-from pipelines.torch_branch.runtime import MODEL_FILE, train_args
+from pipelines.torch_branch.runtime import MODEL_FILE
 from pipelines.training import TrainConfig
 
 pytestmark = [pytest.mark.gpu, pytest.mark.xdist_group("gpu_training")]  # one worker trains once for all
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TAXI = datasets.load("taxi")
 TRAIN_ROWS, EVAL_ROWS, RAW_ROWS = 4096, 512, 300
 
 
@@ -58,14 +61,8 @@ def inputs(tmp_path_factory):
 def train(inputs, out, device: str) -> dict:
     """The trainer's process, as run_fn starts it; its report. device "cpu": CUDA hidden."""
     transform_dir, train_files, eval_files, _ = inputs
-    config = json.dumps(dataclasses.asdict(TrainConfig(train_steps=200, batch_size=64)))
-    env = {**os.environ, **({"CUDA_VISIBLE_DEVICES": ""} if device == "cpu" else {})}
-    done = subprocess.run([sys.executable, "-m", "pipelines.torch_branch.runtime.train",
-                           *train_args(train_files, eval_files, transform_dir, TAXI.name, str(out / "model"), str(out),
-                                       config)],
-                          cwd=REPO, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.splitlines()[-1])
+    return run_torch_trainer(train_files, eval_files, transform_dir, out, TrainConfig(train_steps=200, batch_size=64),
+                             hide_cuda=device == "cpu")
 
 
 def score(inputs, out) -> np.ndarray:

@@ -103,22 +103,28 @@ def test_rows_become_the_examples_tfx_makes_in_the_cases_where_typing_could_diff
                      "mixed": {"bytes_list"}, "big": {"bytes_list"}, "huge_among_floats": {"bytes_list"}}
 
 
+def by_both_executors(tmp_path, input_base: str, inputs: example_gen_pb2.Input,
+                      output: example_gen_pb2.Output) -> dict[str, dict[str, list[bytes]]]:
+    """{"ours" / "tfx": read_splits of what tandem's / TFX's executor wrote from the same input}."""
+    found = {}
+    for name, executor in (("ours", ingest.CsvExecutor()), ("tfx", tfx_csv.Executor())):
+        examples = standard_artifacts.Examples()
+        examples.uri = str(tmp_path / name)
+        executor.Do({}, {"examples": [examples]}, {"input_base": input_base,
+                                                   "input_config": proto_utils.proto_to_json(inputs),
+                                                   "output_config": proto_utils.proto_to_json(output)})
+        found[name] = read_splits(examples.uri)
+    return found
+
+
 def test_input_splits_stay_as_they_are_as_in_tfx(tmp_path):
     lines = Path(SAMPLE_CSV).read_text(encoding="utf-8").splitlines(keepends=True)
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "first.csv").write_text("".join(lines[:301]), encoding="utf-8")  # header + 300 rows
     (tmp_path / "data" / "rest.csv").write_text(lines[0] + "".join(lines[301:]), encoding="utf-8")
-    found = {}
-    for name, executor in (("ours", ingest.CsvExecutor()), ("tfx", tfx_csv.Executor())):
-        examples = standard_artifacts.Examples()
-        examples.uri = str(tmp_path / name)
-        executor.Do({}, {"examples": [examples]}, {
-            "input_base": str(tmp_path / "data"),
-            "input_config": proto_utils.proto_to_json(example_gen_pb2.Input(splits=[
-                example_gen_pb2.Input.Split(name="train", pattern="first.csv"),
-                example_gen_pb2.Input.Split(name="eval", pattern="rest.csv")])),
-            "output_config": proto_utils.proto_to_json(example_gen_pb2.Output())})
-        found[name] = read_splits(examples.uri)
+    found = by_both_executors(tmp_path, str(tmp_path / "data"), example_gen_pb2.Input(splits=[
+        example_gen_pb2.Input.Split(name="train", pattern="first.csv"),
+        example_gen_pb2.Input.Split(name="eval", pattern="rest.csv")]), example_gen_pb2.Output())
     assert found["ours"] == found["tfx"]
     assert (len(found["ours"]["train"]), len(found["ours"]["eval"])) == (300, 100)
 
@@ -138,16 +144,8 @@ def test_tfx_s_write_is_back_when_do_fails(tmp_path, writes):
 def test_a_partition_feature_splits_as_in_tfx(tmp_path):
     by_hour = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(
         splits=ingest.split_config((4, 1)).split_config.splits, partition_feature_name="trip_start_hour"))
-    found = {}
-    for name, executor in (("ours", ingest.CsvExecutor()), ("tfx", tfx_csv.Executor())):
-        examples = standard_artifacts.Examples()
-        examples.uri = str(tmp_path / name)
-        executor.Do({}, {"examples": [examples]}, {
-            "input_base": os.path.dirname(SAMPLE_CSV),
-            "input_config": proto_utils.proto_to_json(example_gen_pb2.Input(splits=[
-                example_gen_pb2.Input.Split(name="single_split", pattern=os.path.basename(SAMPLE_CSV))])),
-            "output_config": proto_utils.proto_to_json(by_hour)})
-        found[name] = read_splits(examples.uri)
+    found = by_both_executors(tmp_path, os.path.dirname(SAMPLE_CSV), example_gen_pb2.Input(splits=[
+        example_gen_pb2.Input.Split(name="single_split", pattern=os.path.basename(SAMPLE_CSV))]), by_hour)
     assert found["ours"] == found["tfx"]
     hours = {split: {tf.train.Example.FromString(e).features.feature["trip_start_hour"].int64_list.value[0]
                      for e in examples} for split, examples in found["ours"].items()}

@@ -152,7 +152,6 @@ def test_options_the_pass_does_not_cover_run_tfx_s_executor(tmp_path, monkeypatc
     assert split_statistics(ours, "eval").datasets[0].num_examples > 0
 
 
-
 WORKERS = ("--direct_running_mode=multi_processing", "--direct_num_workers=2", LOCAL_WORKERS)  # bundles merged
 
 

@@ -3,17 +3,12 @@ a Transform output made by hand, on the CPU: it batches the train split as read 
 split's canonical order (runtime/train.py, device_batches), so the order the Transform wrote
 the rows in, which Beam does not fix, changes nothing it trains."""
 
-import dataclasses
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import torch
-from helpers import REPO, TAXI, handmade_transform_output, transformed_split, write_transformed_split
+from helpers import handmade_transform_output, run_torch_trainer, transformed_split, write_transformed_split
 
-from pipelines.torch_branch.runtime import MODEL_FILE, train_args
+from pipelines.torch_branch.runtime import MODEL_FILE
 from pipelines.training import TrainConfig
 
 TRAIN_ROWS, EVAL_ROWS = 2048, 256  # 32 batches an epoch: the 100 steps below start 4 epochs
@@ -22,13 +17,9 @@ TRAIN_ROWS, EVAL_ROWS = 2048, 256  # 32 batches an epoch: the 100 steps below st
 def train(transform_dir: str, splits: dict[str, dict], out) -> tuple[dict, dict[str, torch.Tensor]]:
     """(the trainer's report, its model's parameters), trained on `splits` as written."""
     files = {name: write_transformed_split(out / f"Split-{name}", columns) for name, columns in splits.items()}
-    config = json.dumps(dataclasses.asdict(TrainConfig(train_steps=100, batch_size=64)))
-    done = subprocess.run([sys.executable, "-m", "pipelines.torch_branch.runtime.train",
-                           *train_args(files["train"], files["eval"], transform_dir, TAXI.name, str(out / "model"),
-                                       str(out / "run"), config)],
-                          cwd=REPO, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.splitlines()[-1]), torch.jit.load(str(out / "model" / MODEL_FILE)).state_dict()
+    report = run_torch_trainer(files["train"], files["eval"], transform_dir, out,
+                               TrainConfig(train_steps=100, batch_size=64))
+    return report, torch.jit.load(str(out / "model" / MODEL_FILE)).state_dict()
 
 
 def reordered(columns: dict[str, np.ndarray], rng) -> dict[str, np.ndarray]:
