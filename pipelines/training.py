@@ -39,28 +39,30 @@ class TrainConfig:
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finalizer: a well-spread 64-bit hash of 64-bit words (wraps mod 2^64)."""
-    with np.errstate(over="ignore"):
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
-
-
-def _bits(values: np.ndarray) -> np.ndarray:
-    """A column's values as 64-bit words: their exact bit patterns, widened."""
-    values = np.ascontiguousarray(values)
-    width = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[values.dtype.itemsize]
-    return values.view(width).astype(np.uint64)
+def _mix(x: np.ndarray, scratch: np.ndarray) -> None:
+    """splitmix64's finalizer, in place: a well-spread 64-bit hash of 64-bit words (wraps mod
+    2^64). In place, with one scratch array: fresh temporaries for each of its eight steps made
+    the canonical order of 1e6 rows 1.5-2x slower (page faults on new memory)."""
+    for shift, multiplier in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB), (31, None)):
+        np.right_shift(x, np.uint64(shift), out=scratch)
+        x ^= scratch
+        if multiplier:
+            x *= np.uint64(multiplier)
 
 
 def canonical_order(columns: dict[str, np.ndarray]) -> np.ndarray:
-    """Row indices sorted by a hash of each row's content (ties: identical rows)."""
+    """Row indices sorted by a hash of each row's content (ties: identical rows). The hash
+    reads each value's exact bits, widened to 64-bit words."""
     n = len(next(iter(columns.values())))
-    key = np.zeros(n, np.uint64)
-    with np.errstate(over="ignore"):
-        for i, name in enumerate(sorted(columns)):
-            key = _mix(key ^ _mix(_bits(columns[name]) + np.uint64(i + 1) * _GOLDEN))
+    key, word, scratch = np.zeros(n, np.uint64), np.empty(n, np.uint64), np.empty(n, np.uint64)
+    for i, name in enumerate(sorted(columns)):
+        values = np.ascontiguousarray(columns[name])
+        np.copyto(word, values.view({1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[values.dtype.itemsize]))
+        with np.errstate(over="ignore"):  # a scalar's wrap warns (an array's does not)
+            word += np.uint64(i + 1) * _GOLDEN
+        _mix(word, scratch)
+        key ^= word
+        _mix(key, scratch)
     return np.argsort(key, kind="stable")
 
 
