@@ -70,3 +70,20 @@ def input_bytes(input_base: str, pattern: str) -> int:
                 key = int(found[1]) if found.groups() else 0
                 sizes[key] = sizes.get(key, 0) + os.path.getsize(path)
     return sizes[max(sizes)] if sizes else 0
+
+
+def beam_options(args, local_home: bool) -> tuple[str, ...] | None:
+    """A --runner preset's options, then --beam-arg's (None: neither given, the config's local
+    defaults apply); a usage error for what Beam would reject, drop or run wrongly, before
+    any work (`tandem run`, and `tandem compile`, whose pods would run them)."""
+    from pipelines.runner import beam_arg_problems
+    from pipelines.runners import RunnerError, from_args
+
+    try:
+        options = from_args(args, local_home=local_home)
+    except RunnerError as error:
+        raise UsageError(str(error)) from None
+    problems = beam_arg_problems(options) if options else []
+    if problems:
+        raise UsageError("; ".join(problems))
+    return options

@@ -271,14 +271,10 @@ def status(args) -> int:
 
 
 def compile_pipeline(args) -> int:
-    from pipelines.runners import RunnerError, from_args
-    from tandem.inputs import writable_home
+    from tandem.inputs import beam_options, writable_home
     from tandem.logs import logs_to_file
 
-    try:
-        beam_args = from_args(args, local_home=False)
-    except RunnerError as error:
-        raise UsageError(str(error)) from None
+    beam_args = beam_options(args, local_home=False)
     out = os.path.abspath(args.out)
     home = writable_home(args.home)  # its logs/ takes what TensorFlow and TFX say
     with logs_to_file(home, "compile-kfp", args.verbose):

@@ -4,7 +4,7 @@ import os
 
 from pipelines.home import hold, scratch
 from tandem.exits import FAILED, INVALID_DATA, OK, UsageError
-from tandem.inputs import bundled, dataset, input_bytes, input_files, schema_file, writable_home
+from tandem.inputs import beam_options, bundled, dataset, input_bytes, input_files, schema_file, writable_home
 from tandem.logs import logs_to_file
 
 
@@ -12,32 +12,17 @@ def pipeline_config(args, home: str):
     from components.front import FrontConfig
     from components.validate import stage_schema
     from pipelines.config import PipelineConfig, local_beam_args
-    from pipelines.runner import beam_arg_problems
     from pipelines.training import TrainConfig
 
     input_base, pattern = input_files(args.data, args.input_pattern, bundled(args, home))
     schema = stage_schema(schema_file(args), os.path.join(home, "schemas"))
-    cfg = PipelineConfig(
+    return PipelineConfig(
         front=FrontConfig(input_base, schema, input_pattern=pattern, dataset=args.dataset),
         home=home,
         train=TrainConfig(**{k: getattr(args, k) for k in ("train_steps", "batch_size") if getattr(args, k)}),
         enable_cache=not args.no_cache,
-        beam_args=_beam_args(args) or local_beam_args(input_bytes(input_base, pattern)),
+        beam_args=beam_options(args, local_home=True) or local_beam_args(input_bytes(input_base, pattern)),
     )
-    problems = beam_arg_problems(cfg.beam_args)
-    if problems:
-        raise UsageError("; ".join(problems))
-    return cfg
-
-
-def _beam_args(args) -> tuple[str, ...] | None:
-    """A --runner preset's options, then --beam-arg's; None: the config's local defaults."""
-    from pipelines.runners import RunnerError, from_args
-
-    try:
-        return from_args(args, local_home=True)
-    except RunnerError as error:
-        raise UsageError(str(error)) from None
 
 
 def _engine(beam_args) -> str:
@@ -57,7 +42,7 @@ def run(args) -> int:
     # Bad arguments first, before TensorFlow's imports take their seconds.
     input_files(args.data, args.input_pattern, bundled(args, home))
     schema_file(args)
-    _beam_args(args)
+    beam_options(args, local_home=True)
     with hold(home, f"tandem run {args.pipeline}", args.wait) as run_id, scratch(run_id), \
             logs_to_file(home, f"run-{args.pipeline}", args.verbose) as (terminal, log):
         # Imported here, after stderr went to the log: TensorFlow talks a lot on import.

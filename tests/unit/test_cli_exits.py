@@ -28,6 +28,12 @@ BAD_ARGUMENTS = {
     "Beam's threaded workers, which lose elements": (
         ["run", "tf", "--data", SAMPLE_CSV, "--beam-arg=--direct_running_mode=multi_threading"],
         "--direct_running_mode=multi_threading is refused"),
+    "Beam's threaded workers, for Kubeflow's pods": (
+        ["compile", "--target", "kfp", "--out", "{tmp}/kfp", "--beam-arg=--direct_running_mode=multi_threading"],
+        "--direct_running_mode=multi_threading is refused"),
+    "an unknown Beam option, for Kubeflow's pods": (
+        ["compile", "--target", "kfp", "--out", "{tmp}/kfp", "--beam-arg=--no_such_option=1"],
+        "unknown Beam option --no_such_option"),
     "a home that cannot be written": (["run", "tf", "--data", SAMPLE_CSV, "--home", "/proc/tandem"], "--home"),
     "negative rows to generate": (["data", "generate", "--rows", "-5", "--out", "{tmp}/x.csv"], "--rows"),
     "rows that are not a number": (["data", "generate", "--rows", "lots", "--out", "{tmp}/x.csv"], "--rows"),
@@ -49,7 +55,7 @@ def test_bad_arguments_exit_2_with_one_line(case, verbose, tmp_path, run_cli):
     code, out, err = run_cli(*argv, *(["--verbose"] if verbose and argv else []))
     assert code == USAGE, out + err
     assert "tandem: error:" in err and words in err and "Traceback" not in err
-    assert not os.path.exists(tmp_path / "x.csv")
+    assert not os.path.exists(tmp_path / "x.csv") and not os.path.exists(tmp_path / "kfp")
 
 
 def test_a_busy_home_stops_a_second_command_at_once(tmp_path, run_cli):
