@@ -12,6 +12,7 @@ see half-written. Every version under serving/ is complete and loadable at the e
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,7 +25,7 @@ import pytest
 import tensorflow as tf
 from helpers import REPO, SAMPLE_CSV
 
-from pipelines.home import RECORD_FILE, processes_of
+from pipelines.home import RECORD_FILE, RUN_ID_ENV, processes_of
 from tandem.exits import INTERRUPTED
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("interrupts")]
@@ -70,6 +71,18 @@ def interrupt_when(run, component: str, sig, home, settle: float = 3.0) -> tuple
     return run_id, "".join(seen)
 
 
+def outliving(run_id: str, quiet: float = 3.0, limit: float = 30.0) -> list[int]:
+    """A killed run's processes once none has ended for `quiet` seconds: some end by themselves
+    after it (its branch worker took 2.3 s once its stdin closed)."""
+    left, since, deadline = processes_of(run_id), time.monotonic(), time.monotonic() + limit
+    while time.monotonic() < deadline and time.monotonic() - since < quiet:
+        time.sleep(0.1)
+        now = processes_of(run_id)
+        if now != left:
+            left, since = now, time.monotonic()
+    return left
+
+
 def test_sigint_during_transform_stops_with_130_and_leaves_no_process(home, temp):
     run = start(home, temp)
     run_id, _ = interrupt_when(run, "Transform", signal.SIGINT, home)
@@ -84,12 +97,26 @@ def test_after_a_sigkill_the_next_command_ends_what_the_killed_run_left(home, te
     run = start(home, temp, *MULTI_PROCESSING)
     run_id, _ = interrupt_when(run, "Transform", signal.SIGKILL, home, settle=6.0)
     assert run.returncode == -signal.SIGKILL
-    left = processes_of(run_id)  # Beam's worker processes may outlive it
-    nxt = start(home, temp)
-    _, printed = interrupt_when(nxt, "CsvExampleGen", signal.SIGTERM, home, settle=0.0)
-    assert processes_of(run_id) == []
-    if left:
-        assert f"ending {len(left)} process(es) left by killed run {run_id}" in printed
+    # What the run left ends by itself, or not: its branch worker (pipelines/local_dag) ends
+    # when its stdin closes, after the node it runs; a Beam worker stuck in a bundle would not.
+    # So that the next command always has one to end, one more process of the run that never
+    # ends by itself: it carries the run's id in its environment, as the run's children do.
+    stuck = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
+                             env={**os.environ, RUN_ID_ENV: run_id})
+    try:
+        left = outliving(run_id)
+        assert stuck.pid in left
+        nxt = start(home, temp)
+        _, printed = interrupt_when(nxt, "CsvExampleGen", signal.SIGTERM, home, settle=0.0)
+        assert processes_of(run_id) == []
+        assert stuck.wait(timeout=30) == -signal.SIGTERM  # the next command ended it
+    finally:
+        if stuck.poll() is None:
+            stuck.kill()
+            stuck.wait()
+    # as many as were still there when it looked: one of the run's own may end by itself meanwhile
+    ended = re.search(rf"ending (\d+) process\(es\) left by killed run {run_id}", printed)
+    assert ended and 1 <= int(ended[1]) <= len(left), printed
     # The killed run's temporary files (in multi-processing mode, TFX's sdist of itself for
     # each Beam component: ~50 MB) went with it; the next run's own, with that run.
     assert os.listdir(temp) == []
