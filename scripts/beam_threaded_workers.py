@@ -1,6 +1,6 @@
 """Does each of DirectRunner's running modes deliver every element to a GroupByKey?
 
-Why tandem refuses `--direct_running_mode=multi_threading` (pipelines/runner.py): the threaded
+Why tandem refuses `--direct_running_mode=multi_threading` (pipelines/runners.py): the threaded
 workers' output goes through a buffer that a thread flushes every second, while the worker goes
 on writing to it. An element written during a flush is lost; one cut in two fails to decode in
 the runner's GroupByKey ("Invalid PaneInfoEncoding"). Rerun this after upgrading Beam: once

@@ -76,8 +76,7 @@ def beam_options(args, local_home: bool) -> tuple[str, ...] | None:
     """A --runner preset's options, then --beam-arg's (None: neither given, the config's local
     defaults apply); a usage error for what Beam would reject, drop or run wrongly, before
     any work (`tandem run`, and `tandem compile`, whose pods would run them)."""
-    from pipelines.runner import beam_arg_problems
-    from pipelines.runners import RunnerError, from_args
+    from pipelines.runners import RunnerError, beam_arg_problems, from_args
 
     try:
         options = from_args(args, local_home=local_home)

@@ -6,8 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipelines.runner import beam_arg_problems
-from pipelines.runners import DASK_RUNNER, RunnerError, beam_args, from_args, missing_packages
+from pipelines.runners import DASK_RUNNER, RunnerError, beam_arg_problems, beam_args, from_args, missing_packages
 
 
 def options(**given):
